@@ -1,0 +1,85 @@
+"""protoclients: one toolbox for HTTP(S), FTP(S), SMTP(S), POP3(S) and IMAP(S).
+
+The same five verbs for every protocol, driven by URLs::
+
+    import protoclients as pc
+
+    pc.fetch("https://example.org/data.csv", dest="data.csv")
+    pc.send("ftps://alice@ftp.example.org/in/report.pdf", "report.pdf")
+    for entry in pc.ls("ftp://ftp.example.org/pub/"):
+        print(entry.name, entry.size)
+
+Importing this package is cheap: protocol modules, ``ssl`` and ``requests`` load only
+when a URL of their scheme is used.
+"""
+
+from __future__ import annotations
+
+from .client import Client
+from .entries import Entry
+from .errors import (
+    AuthenticationError,
+    CertificateError,
+    ConnectionFailed,
+    CredentialsNotFound,
+    DiskFullError,
+    IncompleteTransferError,
+    InsecureAuthError,
+    InvalidInput,
+    InvalidURL,
+    KeyringUnavailable,
+    NotFoundError,
+    OperationTimeoutError,
+    PermissionDeniedError,
+    ProtoClientError,
+    ProtocolError,
+    ResponseTooLarge,
+    ServerError,
+    TLSError,
+    TLSRequiredError,
+    TransferInProgress,
+    UnsupportedOperation,
+)
+from .facade import connect, delete, fetch, ls, send
+from .options import ClientOptions
+from .transfer import TransferResult
+from .urls import URL, Secret, parse_url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "URL",
+    "AuthenticationError",
+    "CertificateError",
+    "Client",
+    "ClientOptions",
+    "ConnectionFailed",
+    "CredentialsNotFound",
+    "DiskFullError",
+    "Entry",
+    "IncompleteTransferError",
+    "InsecureAuthError",
+    "InvalidInput",
+    "InvalidURL",
+    "KeyringUnavailable",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "PermissionDeniedError",
+    "ProtoClientError",
+    "ProtocolError",
+    "ResponseTooLarge",
+    "Secret",
+    "ServerError",
+    "TLSError",
+    "TLSRequiredError",
+    "TransferInProgress",
+    "TransferResult",
+    "UnsupportedOperation",
+    "__version__",
+    "connect",
+    "delete",
+    "fetch",
+    "ls",
+    "parse_url",
+    "send",
+]

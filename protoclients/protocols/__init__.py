@@ -1,0 +1,1 @@
+"""One module per protocol, each wrapping its standard-library (or requests) client."""
