@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import time
 from collections.abc import Callable
@@ -227,6 +228,7 @@ class FileSink(Sink):
         super().__init__(progress)
         self.dest = dest
         self.part = dest.with_name(dest.name + PART_SUFFIX)
+        self.meta_path = dest.with_name(dest.name + PART_SUFFIX + ".json")
         self.keep_part = True
         self._committed = False
         mode = 0o666
@@ -271,6 +273,26 @@ class FileSink(Sink):
     def path(self) -> Path | None:
         return self.dest
 
+    def load_meta(self) -> dict[str, Any]:
+        """Metadata saved with the partial file (e.g. the HTTP ETag), or ``{}``.
+
+        Only meaningful when resuming (``offset > 0``); used to check that the remote
+        file has not changed since the partial download began.
+        """
+        if self.offset == 0:
+            return {}
+        try:
+            data = json.loads(self.meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save_meta(self, meta: dict[str, Any]) -> None:
+        """Save metadata beside the partial file (removed when the download completes)."""
+        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
+        tmp.write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp, self.meta_path)
+
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
         try:
@@ -306,6 +328,8 @@ class FileSink(Sink):
             raise
         self._committed = True
         self._close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.meta_path)
         fsync_directory(self.dest.parent)
 
     def abort(self, exc: BaseException | None) -> None:
@@ -320,8 +344,9 @@ class FileSink(Sink):
         self.keep_part = False
 
     def _remove_part(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.part)
+        for path in (self.part, self.meta_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def _close(self) -> None:
         if self.fd >= 0:
