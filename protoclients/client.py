@@ -18,7 +18,7 @@ from .entries import Entry
 from .errors import InsecureAuthError, InvalidInput, UnsupportedOperation
 from .options import ClientOptions
 from .registry import SchemeInfo, TLSMode, lookup_scheme, schemes
-from .transfer import ProgressCallback, TransferResult
+from .transfer import ProgressCallback
 from .urls import URL, Secret, parse_url
 
 __all__ = ["Client", "Destination", "Source"]

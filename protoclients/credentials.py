@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 KEYRING_SERVICE = "protoclients"
-ENV_PASSWORD = "PROTOCLIENTS_PASSWORD"
+ENV_PASSWORD = "PROTOCLIENTS_PASSWORD"  # noqa: S105 - a variable name
 KEYRING_TIMEOUT = 10.0
 
 _env_lock = threading.Lock()

@@ -53,7 +53,9 @@ class ClientOptions:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
-            raise InvalidInput(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+            raise InvalidInput(
+                f"timeout must be a positive number of seconds, not {self.timeout!r}"
+            )
         if self.tls is not None and self.tls not in TLS_MODES:
             raise InvalidInput(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         if self.retries < 0:

@@ -73,8 +73,8 @@ def safe_filename(name: str, fallback: str = "download") -> str:
     """
     name = name.replace("/", "_").replace("\\", "_")
     name = "".join("_" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in name)
-    name = name.strip().lstrip(".") if name.strip() in {".", ".."} else name.strip()
-    if not name or name in {".", ".."}:
+    name = name.strip()
+    if name in {"", ".", ".."}:
         return fallback
     return name[:255]
 
@@ -235,9 +235,8 @@ class FileSink(Sink):
         existing_mode: int | None = None
         with contextlib.suppress(FileNotFoundError):
             existing_mode = os.stat(dest).st_mode & 0o777
+        # No O_TRUNC: truncating before holding the lock would clobber a concurrent download.
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        if not resume:
-            flags |= os.O_TRUNC
         try:
             fd = os.open(self.part, flags, mode)
         except FileNotFoundError:
@@ -246,7 +245,6 @@ class FileSink(Sink):
             raise InvalidInput(f"destination is a directory: {self.part}") from None
         self._lock(fd)
         if not resume:
-            # O_TRUNC happened before the lock; truncate again now that we own the file.
             os.ftruncate(fd, 0)
         if existing_mode is not None:
             # Never widen: the new file gets at most the permissions of the one it replaces.
@@ -373,7 +371,7 @@ def open_sink(
         return MemorySink(max_memory, progress)
     if hasattr(dest, "write"):
         return FileObjectSink(dest, resume, progress)  # type: ignore[arg-type]
-    path = Path(os.fspath(dest))  # type: ignore[arg-type]
+    path = Path(os.fspath(dest))
     if path.is_dir():
         path = path / safe_filename(remote_name, "index.html")
     return FileSink(path, resume, progress)

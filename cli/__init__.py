@@ -1,0 +1,1 @@
+"""The protoclients command line (installed as ``protoclients_cli``)."""
