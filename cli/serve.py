@@ -56,27 +56,27 @@ def run_servers(names: list[str], *, root: Path | None, tls: bool, as_json: bool
         servers: list[Any] = []
         users: dict[str, str] = {}
         if "http" in wanted:
-            srv = stack.enter_context(
+            http = stack.enter_context(
                 serve_http(root=base, tls=False, ca=ca, users=users or None)
             )
-            users = dict(srv.users)
-            servers.append(srv)
+            users = dict(http.users)
+            servers.append(http)
             if tls:
                 servers.append(
                     stack.enter_context(serve_http(root=base, tls=True, ca=ca, users=users))
                 )
         if "ftp" in wanted:
-            srv = stack.enter_context(
+            ftp = stack.enter_context(
                 serve_ftp(root=base, tls="none", ca=ca, users=users or None)
             )
-            users = dict(srv.users)
-            servers.append(srv)
+            users = dict(ftp.users)
+            servers.append(ftp)
             if tls:
                 for mode in ("explicit", "implicit"):
                     servers.append(
                         stack.enter_context(serve_ftp(root=base, tls=mode, ca=ca, users=users))
                     )
-        info = {
+        info: dict[str, Any] = {
             "root": str(base),
             "ca_file": ca.ca_file,
             "users": users,
@@ -86,10 +86,10 @@ def run_servers(names: list[str], *, root: Path | None, tls: bool, as_json: bool
             typer.echo(json.dumps(info), nl=True)
         else:
             typer.echo(f"serving {base}")
-            for s in servers:
-                mode = getattr(s, "tls", None)
-                note = f"  (tls={mode})" if mode not in (None, False, "none") else ""
-                typer.echo(f"  {s.url}{note}")
+            for server in servers:
+                tls_mode = getattr(server, "tls", None)
+                note = f"  (tls={tls_mode})" if tls_mode not in (None, False, "none") else ""
+                typer.echo(f"  {server.url}{note}")
             for user, password in users.items():
                 typer.echo(f"  user {user}  password {password}")
             typer.echo(f"  CA file: {ca.ca_file}   (pass --cacert / ca_file=)")
