@@ -267,6 +267,54 @@ def test_drop_after_larger_than_file_is_harmless(srv: LocalFTPServer, ftp: ftpli
     assert retr(ftp, "data.bin") == DATA
 
 
+def _feat_names(client: ftplib.FTP) -> set[str]:
+    reply = client.sendcmd("FEAT")
+    return {line.split()[0].upper() for line in reply.splitlines()[1:-1]}
+
+
+def test_fault_disabled_commands(srv: LocalFTPServer, ftp: ftplib.FTP) -> None:
+    assert {"MLST", "REST", "SIZE", "MDTM"} <= _feat_names(ftp)
+    srv.faults.disabled_commands = {"mlsd", "REST"}  # any case
+    with pytest.raises(ftplib.error_perm, match=r"^502 Command not implemented"):
+        list(ftp.mlsd())
+    with pytest.raises(ftplib.error_perm, match=r"^502"):
+        ftp.sendcmd("REST 10")
+    features = _feat_names(ftp)
+    assert "REST" not in features
+    assert "MLST" in features  # RFC 3659: "MLST" in FEAT covers MLST and MLSD; MLST works
+    assert ftp.sendcmd("MLST data.bin").startswith("250")
+    assert "REST 10" in srv.commands  # refused commands are still recorded
+    # Other commands are untouched; adding MLST hides the MLST feature too.
+    assert retr(ftp, "data.bin") == DATA
+    srv.faults.disabled_commands.add("MLST")
+    assert "MLST" not in _feat_names(ftp)
+    with pytest.raises(ftplib.error_perm, match=r"^502"):
+        ftp.sendcmd("MLST data.bin")
+    # A new connection sees the same; reset() switches it off.
+    with ftplib.FTP(timeout=5) as other:
+        other.connect(srv.host, srv.port)
+        other.login("alice", srv.users["alice"])
+        assert not {"MLST", "REST"} & _feat_names(other)
+    srv.faults.reset()
+    assert srv.faults.disabled_commands == set()
+    assert {"MLST", "REST", "SIZE", "MDTM"} <= _feat_names(ftp)
+    assert retr(ftp, "data.bin", rest=1000) == DATA[1000:]
+    assert dict(ftp.mlsd())["data.bin"]["type"] == "file"
+
+
+def test_fault_disabled_commands_before_login_and_site(srv: LocalFTPServer) -> None:
+    srv.faults.disabled_commands = {"SITE CHMOD", "size"}
+    with ftplib.FTP(timeout=5) as client:
+        client.connect(srv.host, srv.port)
+        with pytest.raises(ftplib.error_perm, match=r"^502"):
+            client.sendcmd("SIZE data.bin")  # answered before the login check (530)
+        client.login("alice", srv.users["alice"])
+        assert "SIZE" not in _feat_names(client)
+        with pytest.raises(ftplib.error_perm, match=r"^502"):
+            client.sendcmd("SITE CHMOD 644 data.bin")
+        assert client.sendcmd("SITE HELP").startswith("214")
+
+
 # --- explicit FTPS ----------------------------------------------------------------------
 
 
@@ -329,6 +377,18 @@ def test_explicit_ftps_faults(ftps: LocalFTPServer, pc_ca: TestCA) -> None:
         assert out.getvalue() == DATA[:100]
         ftps.faults.lie_rest = True
         assert retr(client, "data.bin", rest=7) == DATA
+
+
+def test_explicit_ftps_disabled_auth(ftps: LocalFTPServer, pc_ca: TestCA) -> None:
+    ftps.faults.disabled_commands = {"AUTH"}
+    with ftplib.FTP_TLS(context=pc_ca.client_context(), timeout=5) as client:
+        client.connect(ftps.host, ftps.port)
+        features = _feat_names(client)
+        assert "AUTH" not in features
+        assert {"PBSZ", "PROT"} <= features
+        with pytest.raises(ftplib.error_perm, match=r"^502"):
+            client.auth()
+        assert not isinstance(client.sock, ssl.SSLSocket)
 
 
 # --- implicit FTPS ----------------------------------------------------------------------
