@@ -95,26 +95,26 @@ def test_wrong_password_exit_code_and_no_secret(pc_ftp_server: Any, tmp_path: Pa
 
 
 def test_serve_prints_urls_and_stops_on_sigint(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*_script(), "serve", "http", "ftp", "--root", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        text = "".join(lines)
-        assert "http://127.0.0.1:" in text and "ftp://127.0.0.1:" in text
-        assert "https://127.0.0.1:" in text and "CA file:" in text
-        url = next(w for w in text.split() if w.startswith("http://"))
-        (tmp_path / "served.txt").write_bytes(b"served\n")
-        import protoclients
+    with subprocess.Popen([*_script(), "serve", "http", "ftp", "--root", str(tmp_path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            lines = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if "Press Ctrl-C" in line:
+                    break
+            text = "".join(lines)
+            assert "http://127.0.0.1:" in text and "ftp://127.0.0.1:" in text
+            assert "https://127.0.0.1:" in text and "CA file:" in text
+            url = next(w for w in text.split() if w.startswith("http://"))
+            (tmp_path / "served.txt").write_bytes(b"served\n")
+            import protoclients
 
-        assert protoclients.fetch(url + "served.txt") == b"served\n"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+            assert protoclients.fetch(url + "served.txt") == b"served\n"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
     assert proc.returncode in (0, 130)
 
 
