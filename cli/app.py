@@ -14,7 +14,7 @@ import typer
 
 from protoclients.errors import ProtoClientError
 
-from .render import echo_entries, echo_result, fail
+from .render import echo_entries, echo_result, echo_results, fail
 
 app = typer.Typer(
     name="protoclients",
@@ -111,11 +111,14 @@ def fetch(
     opts = _options(timeout, cacert, insecure, tls)
     if output == "-":
         body = _run(traceback, protoclients.fetch, url, None, **opts)
-        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.write(body if isinstance(body, bytes) else body.as_bytes())
         return
     dest = output if output is not None else "."
     result = _run(traceback, protoclients.fetch, url, dest, resume=resume, **opts)
-    echo_result("fetched", result, as_json=as_json, quiet=quiet)
+    if isinstance(result, list):
+        echo_results("fetched", result, as_json=as_json, quiet=quiet)
+    else:
+        echo_result("fetched", result, as_json=as_json, quiet=quiet)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from protoclients.entries import Entry
 from protoclients.errors import ProtoClientError
 from protoclients.transfer import TransferResult
 
-__all__ = ["echo_entries", "echo_result", "fail", "human_size"]
+__all__ = ["echo_entries", "echo_result", "echo_results", "fail", "human_size"]
 
 
 def human_size(size: int | None) -> str:
@@ -64,21 +64,60 @@ def echo_result(verb: str, result: TransferResult, *, as_json: bool, quiet: bool
     )
 
 
+def echo_results(
+    verb: str, results: Sequence[TransferResult], *, as_json: bool, quiet: bool
+) -> None:
+    """Print what a bulk fetch did: one line per file, then a total."""
+    if as_json:
+        typer.echo(json.dumps([result_dict(r) for r in results]))
+        return
+    if quiet:
+        return
+    for result in results:
+        echo_result(verb, result, as_json=False, quiet=False)
+    total = sum(r.bytes for r in results)
+    typer.echo(f"{verb} {len(results)} item(s), {human_size(total)} in all")
+
+
 def echo_entries(entries: Sequence[Entry], *, as_json: bool) -> None:
     """Print a listing as an aligned table or a JSON array."""
     if as_json:
         typer.echo(json.dumps([e.to_dict() for e in entries]))
+        return
+    if entries and all(e.kind == "message" for e in entries):
+        _echo_table(
+            [("ID", "SIZE", "DATE", "FLAGS", "FROM", "SUBJECT")]
+            + [
+                (
+                    e.name,
+                    human_size(e.size),
+                    e.modified.strftime("%Y-%m-%d %H:%M") if e.modified else "-",
+                    " ".join(str(f) for f in e.details.get("flags", ())) or "-",
+                    _short(str(e.details.get("from") or "-"), 30),
+                    _short(str(e.details.get("subject") or "-"), 50),
+                )
+                for e in entries
+            ]
+        )
         return
     rows = [("NAME", "KIND", "SIZE", "MODIFIED")]
     for e in entries:
         modified = e.modified.strftime("%Y-%m-%d %H:%M") if e.modified else "-"
         name = e.name + ("/" if e.kind == "dir" and not e.name.endswith("/") else "")
         rows.append((name, e.kind, human_size(e.size), modified))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    _echo_table(rows)
+
+
+def _short(text: str, width: int) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _echo_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        typer.echo(
-            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
-        )
+        cells = [f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:-1])]
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def fail(exc: ProtoClientError) -> NoReturn:
