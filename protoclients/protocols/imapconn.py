@@ -619,9 +619,12 @@ class IMAPConnection(imaplib.IMAP4):
                 if resp.tag == tag:
                     raise CommandFailed(self._result("IDLE", resp, pending))
                 raise ProtocolViolation("tagged response for a command that was not sent")
-            events: list[Response] = []
+            # Untagged data that arrived before the continuation (RFC 3501 allows it) counts:
+            # mail delivered at that moment must not be missed.
+            events: list[Response] = list(pending)
+            already = any(done(resp) for resp in events)
             end = time.monotonic() + timeout
-            while True:
+            while not already:
                 remaining = end - time.monotonic()
                 if remaining <= 0 or not self.wait_readable(remaining):
                     break
