@@ -15,6 +15,8 @@ when a URL of their scheme is used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .client import Client
 from .entries import Entry
 from .errors import (
@@ -44,6 +46,9 @@ from .facade import connect, delete, fetch, ls, send
 from .options import ClientOptions
 from .transfer import TransferResult
 from .urls import URL, Secret, parse_url
+
+if TYPE_CHECKING:
+    from .composer import compose
 
 __version__ = "0.1.0"
 
@@ -76,6 +81,7 @@ __all__ = [
     "TransferResult",
     "UnsupportedOperation",
     "__version__",
+    "compose",
     "connect",
     "delete",
     "fetch",
@@ -83,3 +89,12 @@ __all__ = [
     "parse_url",
     "send",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``compose`` needs the ``email`` package: import it on first use only.
+    if name == "compose":
+        from .composer import compose
+
+        return compose
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
