@@ -3,7 +3,8 @@
 # PUT/DELETE, autoindex) and vsftpd (FTP + explicit FTPS, and a second instance with implicit
 # FTPS), on 127.0.0.1 high ports only.
 #
-#   servers.sh install      install the packages (idempotent; needs root and apt-get)
+#   servers.sh install      install the packages (idempotent; needs root and apt-get), and
+#                           the mail servers' packages too (mailservers.sh install)
 #   servers.sh start DIR    configure and start both servers in the scratch directory DIR and
 #                           write DIR/env (shell-sourceable KEY=VALUE lines)
 #   servers.sh stop DIR     stop the servers started in DIR (by their recorded PIDs)
@@ -470,7 +471,11 @@ cmd_stop() {
 }
 
 case "${1:-}" in
-    install) cmd_install ;;
+    install)
+        cmd_install
+        # The mail servers (Postfix + Dovecot) have a script of their own; one install for all.
+        bash "$(dirname "${BASH_SOURCE[0]}")/mailservers.sh" install
+        ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     *) echo "usage: $0 install | start DIR | stop DIR" >&2; exit 2 ;;
