@@ -64,10 +64,43 @@ def _round_trip(label: str, base_url: str, sample: Path, work: Path, opts: dict[
             raise RuntimeError("file still listed after delete")
 
 
+def _mail_round_trip(mail: Any) -> None:
+    """SMTP in, IMAP and POP3 out: the same message over both, then deleted."""
+    import protoclients
+
+    user, password = next(iter(mail.users.items()))
+    auth = {"password": password, "ca_file": mail.ca_file}
+    body = "Hello from protoclients over SMTP, IMAP and POP3.\n"
+    msg = protoclients.compose(
+        from_=f"{user}@example.test", to=f"{user}@example.test", subject="protoclients demo",
+        text=body,
+    )
+    smtps = mail.smtps_url.replace("://", f"://{user}@", 1)
+    typer.secho(f"SMTPS -> IMAPS and POP3S: {mail.smtps_url}", bold=True)
+    sent = protoclients.send(smtps, msg, **auth)
+    _step(f"send   {msg['Subject']!r} via {smtps}: accepted {sent.accepted}")
+    for base in (mail.imaps_url + "INBOX", mail.pop3s_url):
+        url = base.replace("://", f"://{user}@", 1)
+        entries = protoclients.ls(url, **auth)
+        _step(f"ls     {url} -> {[(e.name, e.size) for e in entries]}")
+        if not entries:
+            raise RuntimeError("the message did not arrive")
+        got = protoclients.fetch(entries[-1].url, **auth)
+        same = got.get_content() == body
+        verdict = "matches" if same else "DIFFERS"
+        _step(f"fetch  {entries[-1].url} -> subject {got['Subject']!r}, body {verdict}")
+        if not same:
+            raise RuntimeError("the fetched body differs from the sent one")
+    imaps = mail.imaps_url.replace("://", f"://{user}@", 1) + "INBOX"
+    uid_url = protoclients.ls(imaps, **auth)[-1].url
+    protoclients.delete(uid_url, **auth)
+    _step(f"delete {uid_url} -> INBOX now holds {len(protoclients.ls(imaps, **auth))} message(s)")
+
+
 def run_demo(*, keep: bool = False) -> int:
     """Run the demo; return the process exit code (0 = every round trip succeeded)."""
     try:
-        from protoclients_fixtures import TestCA, serve_ftp, serve_http
+        from protoclients_fixtures import TestCA, serve_ftp, serve_http, serve_mail
     except ImportError:
         typer.secho(
             "the demo needs the local servers: pip install 'protoclients[servers]'",
@@ -105,6 +138,12 @@ def run_demo(*, keep: bool = False) -> int:
                 except (ProtoClientError, RuntimeError) as exc:
                     failures += 1
                     typer.secho(f"  FAILED: {exc}", fg=typer.colors.RED)
+        with serve_mail(tls=True, ca=ca) as mail:
+            try:
+                _mail_round_trip(mail)
+            except (ProtoClientError, RuntimeError) as exc:
+                failures += 1
+                typer.secho(f"  FAILED: {exc}", fg=typer.colors.RED)
     elapsed = time.perf_counter() - started
     if failures:
         typer.secho(f"{failures} round trip(s) failed ({elapsed:.2f} s)", fg=typer.colors.RED)

@@ -16,7 +16,7 @@ import typer
 __all__ = ["AVAILABLE", "run_servers"]
 
 #: Server names ``serve`` understands, in start order.
-AVAILABLE = ("http", "ftp")
+AVAILABLE = ("http", "ftp", "smtp", "pop3", "imap")
 
 
 @contextlib.contextmanager
@@ -42,7 +42,7 @@ def run_servers(names: list[str], *, root: Path | None, tls: bool, as_json: bool
         )
         raise typer.Exit(2)
     try:
-        from protoclients_fixtures import TestCA, serve_ftp, serve_http
+        from protoclients_fixtures import TestCA, serve_ftp, serve_http, serve_mail
     except ImportError:
         typer.secho(
             "protoclients: the local servers need the 'servers' extra: "
@@ -76,6 +76,15 @@ def run_servers(names: list[str], *, root: Path | None, tls: bool, as_json: bool
                     servers.append(
                         stack.enter_context(serve_ftp(root=base, tls=mode, ca=ca, users=users))
                     )
+        mail_wanted = [n for n in ("smtp", "pop3", "imap") if n in wanted]
+        if mail_wanted:
+            mail = stack.enter_context(serve_mail(tls=tls, ca=ca, users=users or None))
+            users = dict(mail.users)
+            for name in mail_wanted:
+                for scheme in (name, name + "s"):
+                    url = mail.urls.get(scheme)
+                    if url:
+                        servers.append(_MailEndpoint(url, "implicit" if scheme != name else None))
         info: dict[str, Any] = {
             "root": str(base),
             "ca_file": ca.ca_file,
@@ -95,6 +104,14 @@ def run_servers(names: list[str], *, root: Path | None, tls: bool, as_json: bool
             typer.echo(f"  CA file: {ca.ca_file}   (pass --cacert / ca_file=)")
             typer.echo("Press Ctrl-C to stop.")
         _wait_for_interrupt()
+
+
+class _MailEndpoint:
+    """One mail URL to print (the mail servers share one store)."""
+
+    def __init__(self, url: str, tls: str | None) -> None:
+        self.url = url
+        self.tls = tls
 
 
 def _wait_for_interrupt() -> None:

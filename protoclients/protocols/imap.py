@@ -75,6 +75,7 @@ from .imapquote import Arg, flag_list, search_args, sequence_set
 from .imapsend import message_literal
 from .imapsession import IMAPSession, Mailbox
 from .imapurl import IMAPTarget, mailbox_url, message_url
+from .mailparse import parse_message
 
 __all__ = ["IMAPClient"]
 
@@ -343,7 +344,7 @@ class IMAPClient(IMAPSession):
         if isinstance(sink, MemorySink):
             data = sink.getvalue()
             if section in {"", "HEADER"} and target.partial is None:
-                return email.message_from_bytes(data, policy=email.policy.default)
+                return parse_message(data)
             return data
         return TransferResult(
             url=str(url),

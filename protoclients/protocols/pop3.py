@@ -26,11 +26,8 @@ boundary), :mod:`.pop3conn` (the strict, bounded ``poplib`` connection), :mod:`.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import os
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -39,6 +36,7 @@ from ..entries import Entry
 from ..errors import InvalidInput, ResponseTooLarge, UnsupportedOperation
 from ..transfer import FileObjectSink, MemorySink, ProgressCallback, Sink, TransferResult
 from ..urls import URL
+from .mailparse import parse_message
 from .pop3bulk import POP3Bulk, stored_name
 from .pop3conn import ErrReply, POP3Connection
 from .pop3download import fsync_directory_strict
@@ -113,8 +111,7 @@ class POP3Client(POP3Bulk):
         data = bytearray()
         limit = min(self._limit(size, self.max_message_size), self.options.max_memory)
         pop.stream(f"TOP {number} 0", data.extend, max_total=limit)
-        parser = email.parser.BytesHeaderParser(policy=email.policy.default)
-        message = parser.parsebytes(bytes(data))
+        message = parse_message(data, headers_only=True)
         summary: dict[str, str] = {}
         for name in _SUMMARY_HEADERS:
             try:
@@ -249,9 +246,7 @@ class POP3Client(POP3Bulk):
                 self._commit()
                 deleted = True
         if isinstance(sink, MemorySink):
-            parser = email.parser.BytesParser(policy=email.policy.default)
-            message: EmailMessage = parser.parsebytes(bytes(sink.buffer))
-            return message
+            return parse_message(sink.buffer)
         return TransferResult(
             url=str(message_url(self.url, number)),
             bytes=total,

@@ -95,7 +95,8 @@ def test_wrong_password_exit_code_and_no_secret(pc_ftp_server: Any, tmp_path: Pa
 
 
 def test_serve_prints_urls_and_stops_on_sigint(tmp_path: Path) -> None:
-    with subprocess.Popen([*_script(), "serve", "http", "ftp", "--root", str(tmp_path)],
+    with subprocess.Popen([*_script(), "serve", "http", "ftp", "smtp", "pop3", "imap",
+                           "--root", str(tmp_path)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             lines = []
@@ -107,6 +108,8 @@ def test_serve_prints_urls_and_stops_on_sigint(tmp_path: Path) -> None:
             text = "".join(lines)
             assert "http://127.0.0.1:" in text and "ftp://127.0.0.1:" in text
             assert "https://127.0.0.1:" in text and "CA file:" in text
+            for scheme in ("smtp", "smtps", "pop3", "pop3s", "imap", "imaps"):
+                assert f"{scheme}://127.0.0.1:" in text
             url = next(w for w in text.split() if w.startswith("http://"))
             (tmp_path / "served.txt").write_bytes(b"served\n")
             import protoclients
@@ -123,5 +126,5 @@ def test_demo_round_trip() -> None:
     proc = run("demo", timeout=100)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all round trips succeeded" in proc.stdout
-    for label in ("HTTP:", "HTTPS:", "FTP:", "FTPS:"):
+    for label in ("HTTP:", "HTTPS:", "FTP:", "FTPS:", "SMTPS -> IMAPS and POP3S"):
         assert label in proc.stdout
