@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from types import TracebackType
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Union
 
 from .credentials import Credentials, resolve_credentials
 from .entries import Entry
@@ -21,12 +21,31 @@ from .registry import SchemeInfo, TLSMode, lookup_scheme, schemes
 from .transfer import ProgressCallback
 from .urls import URL, Secret, parse_url
 
-__all__ = ["Client", "Destination", "Source"]
+if TYPE_CHECKING:
+    from email.message import Message
+
+__all__ = ["Client", "Destination", "FileSource", "Source", "message_as_bytes"]
 
 #: Where ``fetch`` writes: ``None`` (return the body), a path, a directory, or a file object.
 Destination = str | os.PathLike[str] | IO[bytes] | None
 #: What ``send`` uploads: a path, bytes, or a binary file object.
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+#: (``email.message.Message`` is for the mail protocols: SMTP send, IMAP APPEND.)
+Source = Union[  # a forward reference keeps `email` out of `import protoclients`
+    str, os.PathLike[str], bytes, bytearray, memoryview, IO[bytes], "Message"
+]
+
+#: A ``Source`` once an email message has been turned into its bytes.
+FileSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+
+
+def message_as_bytes(source: Source) -> FileSource:
+    """An ``email.message.Message`` becomes its serialised bytes; other sources pass through."""
+    from email.message import Message
+
+    if isinstance(source, Message):
+        return source.as_bytes()
+    return source
+
 
 _VERB_HELP = {
     "ls": "list a directory, mailbox or message set",

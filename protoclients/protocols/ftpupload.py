@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..client import Source
+from ..client import Source, message_as_bytes
 from ..errors import IncompleteTransferError, InvalidInput, ProtoClientError
 from ..transfer import ProgressCallback
 from ..urls import URL
@@ -61,6 +61,7 @@ class FTPUpload(FTPSession):
     upload_chunk_size = 1024 * 1024
 
     def _open_source(self, source: Source) -> _Upload:
+        source = message_as_bytes(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             view = memoryview(source).cast("B")
             return _Upload(view, None, None, len(view), None, owned=False)
