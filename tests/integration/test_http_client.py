@@ -361,6 +361,55 @@ def test_send_progress_and_guessed_content_type(srv: LocalHTTPServer, tmp_path: 
     assert put.headers["Content-Type"] == "text/html"
 
 
+def test_send_of_a_path_streams_with_content_length_and_live_progress(
+    srv: LocalHTTPServer, tmp_path: Path
+) -> None:
+    data = os.urandom(5 * 1024 * 1024 + 3)  # several upload buffers, odd size
+    source = tmp_path / "several.bin"
+    source.write_bytes(data)
+    calls: list[tuple[int, int | None]] = []
+    url = srv.url_for("several.bin", user="alice")
+    result = pc.send(
+        url,
+        source,
+        password=password(srv),
+        use_keyring=False,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert result.bytes == result.size == len(data)
+    assert (srv.root / "several.bin").read_bytes() == data
+    put = next(r for r in srv.requests if r.method == "PUT")
+    assert put.headers["Content-Length"] == str(len(data))
+    assert "Transfer-Encoding" not in put.headers
+    done = [d for d, _ in calls]
+    assert len(calls) >= 5
+    assert done == sorted(done)
+    assert all(total == len(data) for _, total in calls)
+    assert calls[-1] == (len(data), len(data))
+
+
+def test_send_of_a_path_over_https(pc_https_server: LocalHTTPServer, tmp_path: Path) -> None:
+    data = os.urandom(4 * 1024 * 1024 + 5)
+    source = tmp_path / "secure.bin"
+    source.write_bytes(data)
+    calls: list[tuple[int, int | None]] = []
+    url = pc_https_server.url_for("up/secure.bin", user="alice")
+    result = pc.send(
+        url,
+        source,
+        password=pc_https_server.users["alice"],
+        use_keyring=False,
+        ca_file=pc_https_server.ca_file,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert result.details["status"] == 201
+    assert result.bytes == len(data)
+    assert (pc_https_server.root / "up" / "secure.bin").read_bytes() == data
+    assert calls[-1] == (len(data), len(data))
+    put = next(r for r in pc_https_server.requests if r.method == "PUT")
+    assert put.headers["Content-Length"] == str(len(data))
+
+
 def test_send_from_a_non_seekable_stream_is_chunked(srv: LocalHTTPServer) -> None:
     class Stream(io.RawIOBase):
         def __init__(self, data: bytes) -> None:
@@ -405,6 +454,44 @@ def test_put_redirected_with_307_keeps_method_and_body(srv: LocalHTTPServer) -> 
     assert result.details["final_url"].endswith("/new/upload.bin")
     assert (srv.root / "new" / "upload.bin").read_bytes() == b"payload"
     assert [r.method for r in srv.requests] == ["PUT", "PUT"]
+
+
+@pytest.mark.parametrize("code", [307, 308])
+def test_put_of_a_path_redirected_keeps_method_and_body(
+    srv: LocalHTTPServer, tmp_path: Path, code: int
+) -> None:
+    source = tmp_path / "moved.bin"
+    source.write_bytes(BIG)
+    srv.add_redirect("/old-upload", "/new/moved.bin", code=code)
+    calls: list[tuple[int, int | None]] = []
+    url = srv.url_for("old-upload", user="alice")
+    result = pc.send(
+        url,
+        source,
+        password=password(srv),
+        use_keyring=False,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert result.details["final_url"].endswith("/new/moved.bin")
+    assert result.bytes == result.size == len(BIG)
+    assert (srv.root / "new" / "moved.bin").read_bytes() == BIG
+    assert [r.method for r in srv.requests] == ["PUT", "PUT"]
+    assert calls[-1] == (len(BIG), len(BIG))
+
+
+def test_put_from_an_unrewindable_stream_redirected_fails_cleanly(srv: LocalHTTPServer) -> None:
+    class Stream(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+            return 0
+
+    srv.add_redirect("/old-upload", "/new/upload.bin", code=307)
+    url = srv.url_for("old-upload", user="alice")
+    with pytest.raises(pc.ProtocolError, match="cannot be read again"):
+        pc.send(url, Stream(), password=password(srv), use_keyring=False)
+    assert not (srv.root / "new" / "upload.bin").exists()
 
 
 def test_post_redirected_with_303_becomes_get(srv: LocalHTTPServer) -> None:
@@ -861,13 +948,15 @@ def test_trace_redacts_secrets(srv: LocalHTTPServer) -> None:
 class Scripted:
     """A loopback server answering each connection with the next canned reply.
 
-    ``None`` as a reply closes the connection without answering (after reading the request).
-    Every reply should carry ``Connection: close``. Records the request heads it received.
+    ``None`` as a reply closes the connection without answering (after reading the request,
+    body included); ``b""`` closes it right after the request head, body unread. Every reply
+    should carry ``Connection: close``. Records the request heads and bodies it received.
     """
 
     def __init__(self, replies: list[bytes | None]) -> None:
         self.replies = list(replies)
         self.received: list[bytes] = []
+        self.bodies: list[bytes] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -904,7 +993,24 @@ class Scripted:
                         data += chunk
                 except OSError:
                     pass
-                self.received.append(data.partition(b"\r\n\r\n")[0])
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.received.append(head)
+                if reply == b"":
+                    continue  # hang up with the body unread
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                try:
+                    while len(body) < length:
+                        chunk = conn.recv(1024 * 1024)
+                        if not chunk:
+                            break
+                        body += chunk
+                except OSError:
+                    pass
+                self.bodies.append(body)
                 if reply is not None:
                     conn.sendall(reply)
 
@@ -936,9 +1042,9 @@ def test_retry_after_is_honoured_up_to_a_cap(
 ) -> None:
     import time
 
-    import protoclients.protocols.http as http_module
+    import protoclients.protocols.httpsession as session_module
 
-    monkeypatch.setattr(http_module, "RETRY_AFTER_CAP", 0.3)
+    monkeypatch.setattr(session_module, "RETRY_AFTER_CAP", 0.3)
     busy = (
         b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 99999999\r\n"
         b"Content-Length: 0\r\nConnection: close\r\n\r\n"
@@ -968,6 +1074,26 @@ def test_connection_dropped_before_the_answer_get_is_retried(scripted: type[Scri
     server = scripted([None, OK_REPLY])
     assert pc.fetch(server.url + "x") == b"ok"
     assert len(server.received) == 2
+
+
+CREATED_REPLY = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("drop", [None, b""], ids=["after-the-body", "mid-body"])
+def test_put_of_a_path_is_replayed_whole_after_a_dropped_connection(
+    scripted: type[Scripted], tmp_path: Path, drop: bytes | None
+) -> None:
+    data = os.urandom(8 * 1024 * 1024 + 1)  # more than the socket buffers hold
+    source = tmp_path / "retry.bin"
+    source.write_bytes(data)
+    calls: list[tuple[int, int | None]] = []
+    server = scripted([drop, CREATED_REPLY])
+    result = pc.send(server.url + "x", source, progress=lambda d, t: calls.append((d, t)))
+    assert result.details["status"] == 201
+    assert result.bytes == len(data)
+    assert len(server.received) == 2
+    assert server.bodies[-1] == data
+    assert calls[-1] == (len(data), len(data))
 
 
 def test_connection_dropped_before_the_answer_post_is_not_retried(
