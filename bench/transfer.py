@@ -55,6 +55,15 @@ def child_main(spec: dict[str, Any]) -> None:
     """Run one transfer (``raw`` or ``protoclients``) and print its duration."""
     password = os.environ.get("PCBENCH_PASSWORD") or None
     tool, op = spec["tool"], spec["op"]
+    # Imports are not transfer time (the "proc s" column includes them): load the client
+    # library first, then start the clock, the same way for every Python client.
+    if tool == "protoclients":
+        import protoclients.protocols.ftp
+        import protoclients.protocols.http
+    elif op.startswith("http"):
+        import requests
+    else:
+        import ftplib
     started = time.perf_counter()
     if tool == "protoclients":
         import protoclients
