@@ -167,6 +167,7 @@ class SMTPClient(Client):
         self._needs_reset = False
         self._transactions = 0
         self._secrets: list[str] = []
+        self._shown_url: tuple[URL, str] | None = None
         if oauth2_token is not None:
             self._set_token(oauth2_token)
 
@@ -472,8 +473,11 @@ class SMTPClient(Client):
         finally:
             message.close()
         path = Path(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else None
+        shown = self._shown_url
+        if shown is None or shown[0] is not target:  # URLs are immutable: shown once
+            shown = self._shown_url = (target, str(target))
         return SMTPResult(
-            url=str(target),
+            url=shown[1],
             bytes=sent,
             size=message.size if message.size is not None else sent,
             path=path,

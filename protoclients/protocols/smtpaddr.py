@@ -161,12 +161,16 @@ def check_address(text: object, what: str = "address") -> EnvelopeAddress:
     ``postmaster`` alone (RFC 5321 4.5.1) is accepted. Raises
     :class:`~protoclients.errors.InvalidInput` naming ``what`` (the value is not echoed).
     """
-    if not isinstance(text, str):
+    if type(text) is str:
+        known = _CHECKED.get(text)
+        if known is not None:
+            return known
+    elif not isinstance(text, str):
         raise InvalidInput(f"{what} must be a string, not {type(text).__name__}", protocol="smtp")
     if _PLAIN_ADDRESS.fullmatch(text) and len(text) <= MAX_PATH:
         local, _, domain = text.rpartition("@")
         if len(local) <= MAX_LOCAL_PART and len(domain) <= MAX_DOMAIN:
-            return EnvelopeAddress(text)
+            return _remember(text, EnvelopeAddress(text))
     if has_control(text):
         raise _bad(what, "it contains a control character (CR, LF, NUL...)")
     if "<" in text or ">" in text:
@@ -174,7 +178,7 @@ def check_address(text: object, what: str = "address") -> EnvelopeAddress:
     if any(ch.isspace() for ch in text):
         raise _bad(what, "it contains white space")
     if text.lower() == "postmaster":
-        return EnvelopeAddress(text)
+        return _remember(text, EnvelopeAddress(text))
     local, at, domain = text.rpartition("@")
     if not at:
         raise _bad(what, "it has no '@domain'")
@@ -187,7 +191,21 @@ def check_address(text: object, what: str = "address") -> EnvelopeAddress:
     address = f"{local}@{ascii_domain}"
     if len(address.encode("utf-8")) > MAX_PATH:
         raise _bad(what, f"it is longer than {MAX_PATH} octets")
-    return EnvelopeAddress(address, smtputf8=non_ascii)
+    return _remember(text, EnvelopeAddress(address, smtputf8=non_ascii))
+
+
+#: Addresses already validated (the same sender, often the same recipients, come back with
+#: every message): text -> result. Only successes are kept; the check is a pure function.
+_CHECKED: dict[str, EnvelopeAddress] = {}
+_CHECKED_MAX = 1024
+
+
+def _remember(text: str, checked: EnvelopeAddress) -> EnvelopeAddress:
+    if type(text) is str:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[text] = checked
+    return checked
 
 
 def check_ehlo_name(name: str) -> str:

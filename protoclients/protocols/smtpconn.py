@@ -95,12 +95,12 @@ class FinalReplyLost(smtplib.SMTPServerDisconnected):
 class _ReplyReader:
     """Reads reply lines from the socket with a byte bound and a deadline."""
 
-    __slots__ = ("_shortened", "buffer", "sock")
+    __slots__ = ("buffer", "shortened", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
-        self._shortened = False
+        self.shortened = False
 
     def pending(self) -> bool:
         """Whether bytes were received that no reply has consumed yet."""
@@ -127,10 +127,10 @@ class _ReplyReader:
                 raise TimeoutError("the server did not finish its reply in time")
             if remaining < timeout - 0.05:
                 self.sock.settimeout(remaining)
-                self._shortened = True
-            elif self._shortened:
+                self.shortened = True
+            elif self.shortened:
                 self.sock.settimeout(timeout)
-                self._shortened = False
+                self.shortened = False
             chunk = self.sock.recv(_RECV_SIZE)
             if not chunk:
                 line = bytes(buffer)
@@ -140,9 +140,9 @@ class _ReplyReader:
 
     def restore(self, timeout: float) -> None:
         """Give the socket back its own timeout if :meth:`readline` shortened it."""
-        if self._shortened:
+        if self.shortened:
             self.sock.settimeout(timeout)
-            self._shortened = False
+            self.shortened = False
 
 
 def _b64(text: str) -> str:
@@ -283,22 +283,38 @@ class SMTPConnection(smtplib.SMTP):
         reader = self._reader
         if reader is None:
             raise smtplib.SMTPServerDisconnected("not connected")
+        buffer = reader.buffer
+        on_trace = self.on_trace
+        end = buffer.find(b"\n", 0, MAX_LINE + 1)
+        if end > 3 and buffer[3] == 0x20 and on_trace is None and not reader.shortened:
+            # The usual case: a one-line reply "ddd text", already received.
+            raw = bytes(buffer[: end + 1])
+            code = raw[:3]
+            if code.isdigit() and b"\0" not in raw:
+                del buffer[: end + 1]
+                return int(code), raw[4:].strip(b" \t\r\n")
         timeout = self.timeout if self.timeout else 30.0
         deadline = time.monotonic() + timeout
         lines: list[bytes] = []
         size = 0
         code = b""
         while True:
-            try:
-                raw = reader.readline(deadline, timeout)
-            except (ConnectionError, ssl.SSLError) as exc:
-                self.close()
-                raise smtplib.SMTPServerDisconnected(
-                    f"connection lost while waiting for a reply ({type(exc).__name__})"
-                ) from None
-            if raw[-1:] != b"\n":
-                self.close()
-                raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+            end = buffer.find(b"\n", 0, MAX_LINE + 1)
+            if end != -1:
+                # The usual case (pipelined replies come in one segment): already buffered.
+                raw = bytes(buffer[: end + 1])
+                del buffer[: end + 1]
+            else:
+                try:
+                    raw = reader.readline(deadline, timeout)
+                except (ConnectionError, ssl.SSLError) as exc:
+                    self.close()
+                    raise smtplib.SMTPServerDisconnected(
+                        f"connection lost while waiting for a reply ({type(exc).__name__})"
+                    ) from None
+                if raw[-1:] != b"\n":
+                    self.close()
+                    raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
             this_code = raw[:3]
             sep = raw[3:4]
             if sep not in _SEPARATORS or not this_code.isdigit() or b"\0" in raw:
@@ -307,8 +323,8 @@ class SMTPConnection(smtplib.SMTP):
                 raise MalformedReply("multi-line reply changes its code")
             code = this_code
             lines.append(raw[4:].strip(b" \t\r\n"))
-            if self.on_trace is not None:
-                self.on_trace("< " + raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+            if on_trace is not None:
+                on_trace("< " + raw.rstrip(b"\r\n").decode("utf-8", "replace"))
             if sep != b"-":
                 break
             size += len(raw)

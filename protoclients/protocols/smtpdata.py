@@ -31,6 +31,8 @@ __all__ = [
     "DataEncoder",
     "LineTooLong",
     "encode_message",
+    "ENVELOPE_FIELDS",
+    "envelope_fields",
     "find_head_end",
     "raw_fields",
     "strip_bcc",
@@ -45,7 +47,6 @@ _BARE_EOL = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
 _BCC_FIELDS = frozenset({b"bcc", b"resent-bcc"})
-_BCC_LINE = re.compile(rb"(?im)^(?:resent-)?bcc[ \t]*:")
 
 
 class LineTooLong(ValueError):
@@ -84,10 +85,13 @@ class DataEncoder:
             return b""
         if not self.eight_bit and not data.isascii():
             self.eight_bit = True
-        crlf = data.count(b"\r\n")
-        if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        lines = data.split(b"\r\n")
+        # With every CRLF taken out, any CR or LF left is a bare one (C-speed scans).
+        rest = b"".join(lines) if len(lines) > 1 else data
+        if b"\r" in rest or b"\n" in rest:
             data = _BARE_EOL.sub(b"\r\n", data)
-        self._check_lines(data)
+            lines = data.split(b"\r\n")
+        self._check_lines(lines)
         if self._at_line_start and data.startswith(b"."):
             data = b"." + data
         data = data.replace(b"\n.", b"\n..")
@@ -109,23 +113,16 @@ class DataEncoder:
         self.size += len(tail)
         return tail
 
-    def _check_lines(self, data: bytes) -> None:
-        first = data.find(b"\r\n")
-        if first == -1:
-            self._line_len += len(data)
+    def _check_lines(self, lines: list[bytes]) -> None:
+        """``lines``: the chunk split at CRLF (no bare CR or LF left)."""
+        if len(lines) == 1:
+            self._line_len += len(lines[0])
             if self._line_len > self.max_line:
                 raise LineTooLong(f"a line is longer than {self.max_line} octets")
             return
-        if self._line_len + first > self.max_line:
+        if self._line_len + len(lines[0]) > self.max_line or max(map(len, lines)) > self.max_line:
             raise LineTooLong(f"a line is longer than {self.max_line} octets")
-        last = data.rfind(b"\n") + 1
-        if last - first > self.max_line + 2 and max(map(len, data[first:last].split(b"\r\n"))) > (
-            self.max_line
-        ):
-            raise LineTooLong(f"a line is longer than {self.max_line} octets")
-        self._line_len = len(data) - last
-        if self._line_len > self.max_line:
-            raise LineTooLong(f"a line is longer than {self.max_line} octets")
+        self._line_len = len(lines[-1])
 
 
 def encode_message(data: bytes | bytearray | memoryview, max_line: int = MAX_LINE) -> bytes:
@@ -141,6 +138,12 @@ def find_head_end(data: bytes) -> int | None:
     start = _LINE_END.match(data)
     if start is not None:
         return 0
+    # The common case: CRLF line ends only, up to the first CRLF CRLF.
+    blank = data.find(b"\r\n\r\n")
+    if blank != -1:
+        crlf = data.count(b"\r\n", 0, blank)
+        if data.count(b"\r", 0, blank) == crlf and data.count(b"\n", 0, blank) == crlf:
+            return blank + 2
     match = _BLANK_LINE.search(data)
     if match is None:
         return None
@@ -167,8 +170,8 @@ def _name(first_line: bytes) -> bytes | None:
 def strip_bcc(head: bytes) -> bytes:
     """The header section without its ``Bcc`` and ``Resent-Bcc`` fields (folded lines
     included); every other byte is kept as it was."""
-    if _BCC_LINE.search(head) is None:
-        return head
+    if b"bcc" not in head.lower():
+        return head  # no field can be named Bcc (a cheap test that cannot miss one)
     kept = [b"".join(lines) for lines in _fields(head) if _name(lines[0]) not in _BCC_FIELDS]
     return b"".join(kept)
 
@@ -190,3 +193,55 @@ def raw_fields(head: bytes) -> list[tuple[str, str]]:
 
 
 _LINE_END_STR = re.compile(r"\r\n|\n|\r")
+
+
+#: The fields :func:`envelope_fields` collects (lower-case names).
+ENVELOPE_FIELDS = frozenset(
+    {
+        "from",
+        "sender",
+        "to",
+        "cc",
+        "bcc",
+        "message-id",
+        "resent-date",
+        "resent-from",
+        "resent-sender",
+        "resent-to",
+        "resent-cc",
+        "resent-bcc",
+    }
+)
+# The start of one of ENVELOPE_FIELDS: the name with the white space bytes.strip() removes
+# around it, then the colon (the first one of the line: the name has none). A line starting
+# with a space or a tab continues the field before, except the first line of the section.
+_NAMES = rb"(?i:(from|sender|to|cc|bcc|message-id|resent-(?:date|from|sender|to|cc|bcc)))"
+_FIRST_FIELD = re.compile(rb"[ \t\x0b\x0c]*" + _NAMES + rb"[ \t\x0b\x0c]*:")
+# After a line feed (the literal first byte lets the regex engine skip ahead quickly).
+_NEXT_FIELD = re.compile(rb"\n(?:[\x0b\x0c][ \t\x0b\x0c]*)?" + _NAMES + rb"[ \t\x0b\x0c]*:")
+_FOLDING = (b" ", b"\t")
+
+
+def envelope_fields(head: bytes) -> dict[str, list[str]]:
+    """The :data:`ENVELOPE_FIELDS` of a raw header section: ``{name: [value, ...]}``,
+    exactly what :func:`raw_fields` gives for those names, in order, but without
+    splitting the other fields (the usual header section has a dozen of them)."""
+    found: dict[str, list[str]] = {}
+    if head.count(b"\r") != head.count(b"\r\n"):
+        # A bare CR ends a line too, which the search for line feeds misses: the general parser.
+        for name, value in raw_fields(head):
+            if name in ENVELOPE_FIELDS:
+                found.setdefault(name, []).append(value)
+        return found
+    first = _FIRST_FIELD.match(head)
+    matches = _NEXT_FIELD.finditer(head)
+    for match in (first, *matches) if first is not None else matches:
+        start = match.end()
+        # The field ends at the first line feed not followed by folding white space.
+        end = head.find(b"\n", start)
+        while end != -1 and head[end + 1 : end + 2] in _FOLDING:
+            end = head.find(b"\n", end + 1)
+        raw = head[start : end + 1 if end != -1 else len(head)]
+        text = raw.decode("utf-8", "surrogateescape").replace("\r", "").replace("\n", "")
+        found.setdefault(match.group(1).lower().decode("ascii"), []).append(text.strip())
+    return found

@@ -41,12 +41,13 @@ from typing import IO, Any
 from ..errors import InvalidInput
 from .smtpaddr import EnvelopeAddress, check_address, has_control
 from .smtpdata import (
+    ENVELOPE_FIELDS,
     MAX_HEAD,
     MAX_LINE,
     DataEncoder,
     LineTooLong,
+    envelope_fields,
     find_head_end,
-    raw_fields,
     strip_bcc,
 )
 from .smtpheaders import protect_address_headers
@@ -117,7 +118,9 @@ def _as_list(value: AddressList, what: str) -> list[str]:
     return items
 
 
-def _dedupe(addresses: Iterable[EnvelopeAddress]) -> list[EnvelopeAddress]:
+def _dedupe(addresses: list[EnvelopeAddress]) -> list[EnvelopeAddress]:
+    if len(addresses) < 2:
+        return addresses
     seen: set[str] = set()
     out = []
     for addr in addresses:
@@ -138,15 +141,30 @@ _SIMPLE_ADDRESS = re.compile(
 )
 
 
+#: Header values of the simple forms already seen -> their addr-spec (the same From comes
+#: back with every message of a batch).
+_SIMPLE_SEEN: dict[str, str] = {}
+
+
 def _header_addresses(name: str, value: Any) -> list[str]:
     """The addr-specs in one address header (a header object or a raw string)."""
     header = value
-    if not hasattr(header, "addresses"):
+    if type(value) is str or not hasattr(header, "addresses"):
         # Unfold (a raw value may be folded; line breaks not used as folding were refused).
-        text = str(value).replace("\r", "").replace("\n", "")
-        simple = _SIMPLE_ADDRESS.fullmatch(text.strip(" \t"))
+        text = str(value)
+        if "\r" in text or "\n" in text:
+            text = text.replace("\r", "").replace("\n", "")
+        stripped = text.strip(" \t")
+        known = _SIMPLE_SEEN.get(stripped)
+        if known is not None:
+            return [known]
+        simple = _SIMPLE_ADDRESS.fullmatch(stripped)
         if simple is not None:
-            return [simple.group("angle") or simple.group("bare")]
+            spec = simple.group("angle") or simple.group("bare")
+            if len(_SIMPLE_SEEN) >= 1024:
+                _SIMPLE_SEEN.clear()
+            _SIMPLE_SEEN[stripped] = spec
+            return [spec]
         if has_control(text.replace("\t", " ")):
             raise _bad(f"the {name} header contains a control character (CR, LF, NUL...)")
         try:
@@ -180,11 +198,12 @@ class _HeaderEnvelope:
         self._prefix = "resent-" if resent_dates else ""
 
     def addresses(self, name: str) -> list[str]:
-        if name not in self._found:
-            self._found[name] = [
-                a for value in self._get_all(name) for a in _header_addresses(name, value)
-            ]
-        return self._found[name]
+        found = self._found.get(name)
+        if found is None:
+            values = self._get_all(name)
+            found = [a for v in values for a in _header_addresses(name, v)] if values else []
+            self._found[name] = found
+        return found
 
     @property
     def mail_from(self) -> str | None:
@@ -232,13 +251,12 @@ def _resolve_envelope(
         sender, smtputf8 = checked.address, checked.smtputf8
     else:
         raise _bad("no sender: the message has no From header; pass mail_from=...")
-    explicit = [
-        *[check_address(a, "to address") for a in _as_list(to, "to")],
-        *[check_address(a, "cc address") for a in _as_list(cc, "cc")],
-        *[check_address(a, "bcc address") for a in _as_list(bcc, "bcc")],
-    ]
     if to is not None or cc is not None or bcc is not None:
-        recipients = explicit
+        recipients = [
+            *[check_address(a, "to address") for a in _as_list(to, "to")],
+            *[check_address(a, "cc address") for a in _as_list(cc, "cc")],
+            *[check_address(a, "bcc address") for a in _as_list(bcc, "bcc")],
+        ]
     elif headers is not None:
         recipients = [
             check_address(a, "recipient address (To/Cc/Bcc header)") for a in headers.recipients
@@ -417,10 +435,11 @@ def _prepare_email(
 
 
 def _raw_envelope(head: bytes) -> tuple[_HeaderEnvelope, str | None]:
-    fields = raw_fields(head)
+    fields = envelope_fields(head)
 
     def get_all(name: str) -> list[Any]:
-        return [value for key, value in fields if key == name]
+        assert name in ENVELOPE_FIELDS, f"{name} is not collected by envelope_fields"
+        return fields.get(name, [])
 
     message_ids = get_all("message-id")
     return _HeaderEnvelope(get_all), (message_ids[0] or None) if message_ids else None
@@ -445,7 +464,7 @@ def _prepare_bytes(
     data: bytes, mail_from: str | None, to: AddressList, cc: AddressList, bcc: AddressList
 ) -> PreparedMessage:
     end = find_head_end(data)
-    head, rest = (data, b"") if end is None else (data[:end], data[end:])
+    head = data if end is None else data[:end]
     if _explicit(mail_from, to, cc, bcc):
         headers, message_id = None, _raw_message_id(head)
     else:
@@ -457,6 +476,7 @@ def _prepare_bytes(
         if stripped is head:
             payload = encoder.feed(data) + encoder.finish()
         else:
+            rest = b"" if end is None else data[end:]
             payload = b"".join((encoder.feed(stripped), encoder.feed(rest), encoder.finish()))
     except LineTooLong:
         raise _bad(
