@@ -15,25 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 
 from ..errors import (
     AuthenticationError,
-    ConnectionFailed,
     InvalidInput,
     NotFoundError,
-    OperationTimeoutError,
     PermissionDeniedError,
     ProtoClientError,
     ProtocolError,
     ResponseTooLarge,
     ServerError,
 )
-from ..tls import tls_error
 from ..urls import URL
 from .ftpconn import InjectionError, ReplyTooLarge
+from .neterrors import transport_error
 
 __all__ = ["error_boundary", "is_unsupported", "perm_error", "reply_code"]
 
@@ -108,25 +105,9 @@ def error_boundary(
             url=url,
             reply=scrub(str(exc)),
         ) from None
-    except (ssl.SSLError, ssl.CertificateError) as exc:
+    except (ssl.SSLError, ssl.CertificateError, OSError, EOFError) as exc:
         drop()
-        raise tls_error(exc, protocol="ftp", url=url) from None
-    except TimeoutError:
-        drop()
-        raise OperationTimeoutError(f"{what} timed out", protocol="ftp", url=url) from None
-    except socket.gaierror as exc:
-        drop()
-        raise ConnectionFailed(
-            f"cannot resolve {url.host}: {exc.strerror or exc}", protocol="ftp", url=url
-        ) from None
-    except (OSError, EOFError) as exc:
-        drop()
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ConnectionFailed(
-            f"{what} failed: connection to {url.hostport} lost or refused ({reason})",
-            protocol="ftp",
-            url=url,
-        ) from None
+        raise transport_error(exc, what, protocol="ftp", url=url) from None
     except ValueError as exc:
         # FTPConnection.putline refuses CR/LF/NUL; callers check first, this is a backstop.
         raise InvalidInput(f"{what} failed: {exc}", protocol="ftp", url=url) from None

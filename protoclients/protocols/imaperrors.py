@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 
@@ -23,7 +22,6 @@ from ..errors import (
     ConnectionFailed,
     InvalidInput,
     NotFoundError,
-    OperationTimeoutError,
     PermissionDeniedError,
     ProtoClientError,
     ProtocolError,
@@ -31,7 +29,6 @@ from ..errors import (
     ServerError,
     UnsupportedOperation,
 )
-from ..tls import tls_error
 from ..urls import URL
 from .imapconn import (
     CommandFailed,
@@ -41,6 +38,7 @@ from .imapconn import (
     ServerBye,
     TooLarge,
 )
+from .neterrors import transport_error
 
 __all__ = ["command_error", "error_boundary"]
 
@@ -150,22 +148,6 @@ def error_boundary(
         raise ProtocolError(
             f"{what} failed", protocol="imap", url=url, reply=scrub(str(exc))
         ) from None
-    except (ssl.SSLError, ssl.CertificateError) as exc:
+    except (ssl.SSLError, ssl.CertificateError, OSError, EOFError) as exc:
         drop()
-        raise tls_error(exc, protocol="imap", url=url) from None
-    except TimeoutError:
-        drop()
-        raise OperationTimeoutError(f"{what} timed out", protocol="imap", url=url) from None
-    except socket.gaierror as exc:
-        drop()
-        raise ConnectionFailed(
-            f"cannot resolve {url.host}: {exc.strerror or exc}", protocol="imap", url=url
-        ) from None
-    except (OSError, EOFError) as exc:
-        drop()
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ConnectionFailed(
-            f"{what} failed: connection to {url.hostport} lost or refused ({reason})",
-            protocol="imap",
-            url=url,
-        ) from None
+        raise transport_error(exc, what, protocol="imap", url=url) from None

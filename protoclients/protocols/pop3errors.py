@@ -17,25 +17,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import poplib
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 
 from ..errors import (
     AuthenticationError,
-    ConnectionFailed,
     DiskFullError,
     IncompleteTransferError,
     InvalidInput,
     NotFoundError,
-    OperationTimeoutError,
     ProtoClientError,
     ProtocolError,
     ResponseTooLarge,
     ServerError,
 )
-from ..tls import tls_error
 from ..urls import URL
+from .neterrors import transport_error
 from .pop3conn import (
     BadGreeting,
     ErrReply,
@@ -168,22 +165,6 @@ def error_boundary(
     except UnsafeCommand as exc:
         # Callers check arguments first; this is the backstop. Nothing was sent.
         raise InvalidInput(f"{what} failed: {exc}", protocol="pop3", url=url) from None
-    except (ssl.SSLError, ssl.CertificateError) as exc:
+    except (ssl.SSLError, ssl.CertificateError, OSError, EOFError) as exc:
         drop()
-        raise tls_error(exc, protocol="pop3", url=url) from None
-    except TimeoutError:
-        drop()
-        raise OperationTimeoutError(f"{what} timed out", protocol="pop3", url=url) from None
-    except socket.gaierror as exc:
-        drop()
-        raise ConnectionFailed(
-            f"cannot resolve {url.host}: {exc.strerror or exc}", protocol="pop3", url=url
-        ) from None
-    except (OSError, EOFError) as exc:
-        drop()
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ConnectionFailed(
-            f"{what} failed: connection to {url.hostport} lost or refused ({reason})",
-            protocol="pop3",
-            url=url,
-        ) from None
+        raise transport_error(exc, what, protocol="pop3", url=url) from None

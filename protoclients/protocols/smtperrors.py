@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 
@@ -21,7 +20,6 @@ from ..errors import (
     ConnectionFailed,
     IncompleteTransferError,
     InvalidInput,
-    OperationTimeoutError,
     ProtoClientError,
     ProtocolError,
     ResponseTooLarge,
@@ -29,8 +27,8 @@ from ..errors import (
     TLSRequiredError,
     UnsupportedOperation,
 )
-from ..tls import tls_error
 from ..urls import URL
+from .neterrors import transport_error
 from .smtpconn import (
     FinalReplyLost,
     InjectionError,
@@ -231,25 +229,9 @@ def error_boundary(
             url=url,
             reply=scrub(str(exc)),
         ) from None
-    except (ssl.SSLError, ssl.CertificateError) as exc:
+    except (ssl.SSLError, ssl.CertificateError, OSError, EOFError) as exc:
         drop()
-        raise tls_error(exc, protocol="smtp", url=url) from None
-    except TimeoutError:
-        drop()
-        raise OperationTimeoutError(f"{what} timed out", protocol="smtp", url=url) from None
-    except socket.gaierror as exc:
-        drop()
-        raise ConnectionFailed(
-            f"cannot resolve {url.host}: {exc.strerror or exc}", protocol="smtp", url=url
-        ) from None
-    except (OSError, EOFError) as exc:
-        drop()
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ConnectionFailed(
-            f"{what} failed: connection to {url.hostport} lost or refused ({reason})",
-            protocol="smtp",
-            url=url,
-        ) from None
+        raise transport_error(exc, what, protocol="smtp", url=url) from None
     except LineTooLong as exc:
         drop()
         raise InvalidInput(
