@@ -7,14 +7,16 @@ that need them, so ``protoclients --help`` stays fast.
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from protoclients.errors import ProtoClientError
-
-from .render import echo_entries, echo_result, echo_results, fail
+from . import cmd_auth, cmd_mail, cmd_probe
+from .argv import hoist_global_options
+from .render import echo_entries, echo_result, echo_results
+from .state import CLIState, state_of
 
 app = typer.Typer(
     name="protoclients",
@@ -27,61 +29,84 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", help="Seconds allowed for connecting and each network wait.")
-]
-CACertOpt = Annotated[
-    Path | None,
-    typer.Option("--cacert", help="PEM file of CA certificates to trust instead of the system's."),
-]
-InsecureOpt = Annotated[
-    bool,
-    typer.Option("--insecure", help="Do not verify TLS certificates (lab use only; loud warning)."),
-]
-TLSOpt = Annotated[
-    str | None,
-    typer.Option("--tls", help="TLS mode: implicit, starttls or none (default: from the scheme)."),
-]
-JSONOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
-TracebackOpt = Annotated[
-    bool, typer.Option("--traceback", help="Show the Python traceback on errors.")
-]
+class TLSMode(str, Enum):
+    """Values of ``--tls``."""
+
+    implicit = "implicit"
+    starttls = "starttls"
+    none = "none"
 
 
-def _options(
-    timeout: float, cacert: Path | None, insecure: bool, tls: str | None
-) -> dict[str, Any]:
-    opts: dict[str, Any] = {"timeout": timeout}
-    if cacert is not None:
-        opts["ca_file"] = str(cacert)
-    if insecure:
-        typer.secho(
-            "WARNING: --insecure: TLS certificates are NOT verified; anyone on the path "
-            "can read and change this connection.",
-            err=True,
-            fg=typer.colors.RED,
-        )
-        opts["insecure"] = True
-    if tls is not None:
-        opts["tls"] = tls
-    return opts
-
-
-def _run(traceback: bool, func: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func(*args, **kwargs)
-    except ProtoClientError as exc:
-        if traceback:
-            raise
-        fail(exc)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds allowed for connecting and each network wait."),
+    ] = 30.0,
+    cacert: Annotated[
+        Path | None,
+        typer.Option("--cacert", help="PEM file of CA certificates to trust (not the system's)."),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Do not verify TLS certificates (lab use only; warns)."),
+    ] = False,
+    tls: Annotated[
+        TLSMode | None,
+        typer.Option("--tls", help="TLS mode (default: from the scheme; starttls = required)."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="User name (overrides the URL's).")
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password or token from stdin's 1st line."),
+    ] = False,
+    netrc_file: Annotated[
+        Path | None, typer.Option("--netrc-file", help="netrc file to read instead of ~/.netrc.")
+    ] = None,
+    allow_insecure_auth: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-auth",
+            help="Allow sending a password over an unencrypted link to a non-loopback host.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="Protocol trace on stderr (secrets redacted)."
+        ),
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document for scripts.")
+    ] = False,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the Python traceback on errors.")
+    ] = False,
+) -> None:
+    """Global options; they may be given before or after the command."""
+    ctx.obj = CLIState(
+        timeout=timeout,
+        cacert=cacert,
+        insecure=insecure,
+        tls=tls.value if tls is not None else None,
+        user=user,
+        password_stdin=password_stdin,
+        netrc_file=netrc_file,
+        allow_insecure_auth=allow_insecure_auth,
+        verbose=verbose,
+        quiet=quiet,
+        json=as_json,
+        traceback=traceback,
+    )
 
 
 @app.command()
 def fetch(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="What to download, e.g. https://host/file.")],
     output: Annotated[
         str | None,
@@ -90,13 +115,6 @@ def fetch(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted download (.part file).")
     ] = False,
-    timeout: TimeoutOpt = 30.0,
-    cacert: CACertOpt = None,
-    insecure: InsecureOpt = False,
-    tls: TLSOpt = None,
-    as_json: JSONOpt = False,
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
 ) -> None:
     """Download URL to a file (default: its remote name in the current directory).
 
@@ -108,21 +126,23 @@ def fetch(
     """
     import protoclients
 
-    opts = _options(timeout, cacert, insecure, tls)
+    st = state_of(ctx)
+    kwargs = st.call_kwargs(url)
     if output == "-":
-        body = _run(traceback, protoclients.fetch, url, None, **opts)
+        body = st.run(protoclients.fetch, url, None, **kwargs)
         sys.stdout.buffer.write(body if isinstance(body, bytes) else body.as_bytes())
         return
     dest = output if output is not None else "."
-    result = _run(traceback, protoclients.fetch, url, dest, resume=resume, **opts)
+    result = st.run(protoclients.fetch, url, dest, resume=resume, **kwargs)
     if isinstance(result, list):
-        echo_results("fetched", result, as_json=as_json, quiet=quiet)
+        echo_results("fetched", result, as_json=st.json, quiet=st.quiet)
     else:
-        echo_result("fetched", result, as_json=as_json, quiet=quiet)
+        echo_result("fetched", result, as_json=st.json, quiet=st.quiet)
 
 
 @app.command()
 def send(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="Where to upload, e.g. ftp://host/dir/name.")],
     source: Annotated[Path, typer.Argument(help="Local file to upload.")],
     method: Annotated[
@@ -131,13 +151,6 @@ def send(
     make_dirs: Annotated[
         bool, typer.Option("--make-dirs", help="FTP: create missing remote directories.")
     ] = False,
-    timeout: TimeoutOpt = 30.0,
-    cacert: CACertOpt = None,
-    insecure: InsecureOpt = False,
-    tls: TLSOpt = None,
-    as_json: JSONOpt = False,
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
 ) -> None:
     """Upload SOURCE to URL (HTTP PUT/POST, FTP STOR to a temporary name then rename).
 
@@ -147,26 +160,21 @@ def send(
     """
     import protoclients
 
-    opts = _options(timeout, cacert, insecure, tls)
+    st = state_of(ctx)
     scheme = url.partition("://")[0].lower()
     extra: dict[str, Any] = {}
     if scheme in {"http", "https"}:
         extra["method"] = method.upper()
     elif scheme in {"ftp", "ftps"}:
         extra["make_dirs"] = make_dirs
-    result = _run(traceback, protoclients.send, url, source, **opts, **extra)
-    echo_result("sent", result, as_json=as_json, quiet=quiet)
+    result = st.run(protoclients.send, url, source, **st.call_kwargs(url), **extra)
+    echo_result("sent", result, as_json=st.json, quiet=st.quiet)
 
 
 @app.command("ls")
 def ls_command(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="Directory (or index page) to list.")],
-    timeout: TimeoutOpt = 30.0,
-    cacert: CACertOpt = None,
-    insecure: InsecureOpt = False,
-    tls: TLSOpt = None,
-    as_json: JSONOpt = False,
-    traceback: TracebackOpt = False,
 ) -> None:
     """List a directory as a table (name, kind, size, modified) or JSON.
 
@@ -176,20 +184,16 @@ def ls_command(
     """
     import protoclients
 
-    entries = _run(traceback, protoclients.ls, url, **_options(timeout, cacert, insecure, tls))
-    echo_entries(entries, as_json=as_json)
+    st = state_of(ctx)
+    entries = st.run(protoclients.ls, url, **st.call_kwargs(url))
+    echo_entries(entries, as_json=st.json)
 
 
 @app.command()
 def delete(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="File (or empty directory ending in /) to delete.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    timeout: TimeoutOpt = 30.0,
-    cacert: CACertOpt = None,
-    insecure: InsecureOpt = False,
-    tls: TLSOpt = None,
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
 ) -> None:
     """Delete a remote file (or an empty FTP directory).
 
@@ -199,25 +203,26 @@ def delete(
     """
     import protoclients
 
-    parsed = _run(traceback, protoclients.parse_url, url)
+    st = state_of(ctx)
+    parsed = st.run(protoclients.parse_url, url)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Delete {parsed}?", abort=True)
-    _run(traceback, protoclients.delete, url, **_options(timeout, cacert, insecure, tls))
-    if not quiet:
+    st.run(protoclients.delete, url, **st.call_kwargs(url))
+    if not st.quiet:
         typer.echo(f"deleted {parsed}")
 
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     protocols: Annotated[
         list[str] | None,
-        typer.Argument(help="Servers to run: http, ftp (default: all available)."),
+        typer.Argument(help="Servers to run: http, ftp, smtp, pop3, imap (default: all)."),
     ] = None,
     root: Annotated[
         Path | None, typer.Option("--root", help="Directory to serve (default: a temp dir).")
     ] = None,
     tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Also run the TLS variants.")] = True,
-    as_json: JSONOpt = False,
 ) -> None:
     """Run local test servers until Ctrl-C, printing their URLs, users and the CA file.
 
@@ -227,7 +232,7 @@ def serve(
     """
     from .serve import run_servers
 
-    run_servers(protocols or [], root=root, tls=tls, as_json=as_json)
+    run_servers(protocols or [], root=root, tls=tls, as_json=state_of(ctx).json)
 
 
 @app.command()
@@ -254,6 +259,13 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def main() -> None:
+app.add_typer(cmd_mail.mail_app, name="mail")
+app.add_typer(cmd_auth.auth_app, name="auth")
+app.command("probe")(cmd_probe.probe)
+
+
+def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``protoclients`` console script."""
-    app()
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    command.main(args=hoist_global_options(command, args), prog_name="protoclients")
