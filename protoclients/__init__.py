@@ -49,6 +49,8 @@ from .urls import URL, Secret, parse_url
 
 if TYPE_CHECKING:
     from .composer import compose
+    from .prober import probe
+    from .probereport import ProbeReport
 
 __version__ = "0.1.0"
 
@@ -70,6 +72,7 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "PermissionDeniedError",
+    "ProbeReport",
     "ProtoClientError",
     "ProtocolError",
     "ResponseTooLarge",
@@ -87,6 +90,7 @@ __all__ = [
     "fetch",
     "ls",
     "parse_url",
+    "probe",
     "send",
 ]
 
@@ -97,4 +101,14 @@ def __getattr__(name: str) -> Any:
         from .composer import compose
 
         return compose
+    # ``probe`` / ``ProbeReport``: loaded on first use like the protocol modules. (The
+    # module is ``prober``: a submodule named ``probe`` would replace this attribute.)
+    if name == "probe":
+        from .prober import probe
+
+        return probe
+    if name == "ProbeReport":
+        from .probereport import ProbeReport
+
+        return ProbeReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
