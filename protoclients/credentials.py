@@ -10,7 +10,9 @@
    must match ``login``, ``default`` only when ``netrc_default=True``, and the file must
    not be readable by others;
 6. nothing: the protocol decides (anonymous FTP, unauthenticated HTTP) or raises
-   :class:`~protoclients.errors.CredentialsNotFound` listing these options.
+   :class:`~protoclients.errors.CredentialsNotFound` listing these options
+   (:class:`~protoclients.errors.KeyringUnavailable`, a subclass, when the keyring could
+   not be asked: no backend, a backend that stores nothing, locked, or no answer in time).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CredentialsNotFound, InvalidInput
+from .errors import CredentialsNotFound, InvalidInput, KeyringUnavailable
 from .options import ClientOptions
 from .urls import URL, Secret
 
@@ -225,14 +227,18 @@ def resolve_credentials(
         if not username:
             raise InvalidInput("the URL has a password but no user name")
         return Credentials(username, url.password, "url")
+    keyring_failed = False
     if username:
         env = _take_env_password()
         if env is not None:
             return Credentials(username, env, "environment")
         if options.use_keyring:
+            reported = len(diag)
             secret = _keyring_get(url, username, diag)
             if secret is not None:
                 return Credentials(username, secret, "keyring")
+            # No backend, a backend that stores nothing, locked, timed out: say so by type.
+            keyring_failed = len(diag) > reported
     found = netrc_lookup(url, username, options, diag)
     if found is not None:
         return Credentials(found[0], found[1], "netrc")
@@ -245,5 +251,5 @@ def resolve_credentials(
         )
         if diag:
             hints += " [" + "; ".join(diag) + "]"
-        raise CredentialsNotFound(hints, url=url)
+        raise (KeyringUnavailable if keyring_failed else CredentialsNotFound)(hints, url=url)
     return None

@@ -25,6 +25,8 @@ __all__ = ["URL", "Secret", "parse_url", "redact_url_text"]
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _REG_NAME_RE = re.compile(r"[A-Za-z0-9\-._~]+")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
+#: ASCII characters RFC 3986 never allows raw in the user info (they must be %-encoded).
+_USERINFO_FORBIDDEN = frozenset('\\"<>^`{|}[]')
 #: Query parameter names whose values are never shown.
 SENSITIVE_QUERY_KEYS = frozenset(
     {
@@ -168,6 +170,14 @@ class URL:
                 password = Secret(_decode(pass_part, "password", text))
             if " " in userinfo:
                 raise InvalidURL("user name contains a space", url=_rough_redact(text))
+            if any(ch in _USERINFO_FORBIDDEN for ch in userinfo):
+                # RFC 3986 allows none of these raw; "\\" even means "/" to browsers, so
+                # "http://good\\@evil/" would go to another host than it seems to.
+                raise InvalidURL(
+                    "user info contains a character that must be percent-encoded "
+                    '(one of \\ " < > ^ ` { | } [ ])',
+                    url=_rough_redact(text),
+                )
         host, port = _parse_hostport(hostport, text)
         path, _, query = tail.partition("?")
         if "#" in path:

@@ -259,7 +259,8 @@ class IMAPClient(IMAPSession):
         message as ``<UID>.eml`` there (pipelined batches, each literal streamed to its
         file, written atomically) and returns a list of results, one per file written.
         Messages whose file exists are skipped (re-runs are incremental) unless
-        ``overwrite=True``; a directory filled from an older UIDVALIDITY is refused.
+        ``overwrite=True``; a directory filled from an older UIDVALIDITY is refused (with
+        ``overwrite=True`` its ``<UID>.eml`` files are first moved to ``uidvalidity-<old>/``).
 
         ``durable`` (alias ``fsync``, default true): fsync each file (bulk: and the
         directory once at the end). ``durable=False`` is much faster for bulk downloads and
@@ -397,9 +398,11 @@ class IMAPClient(IMAPSession):
         if box.uidvalidity is None:
             return
         marker = directory / _MARKER
+        saved: int | None = None
         with contextlib.suppress(FileNotFoundError, ValueError, OSError):
             saved = int(marker.read_text(encoding="ascii").split()[0])
-            if saved != box.uidvalidity and not overwrite:
+        if saved is not None and saved != box.uidvalidity:
+            if not overwrite:
                 raise ProtocolError(
                     f"the UIDs of mailbox {box.name!r} were renumbered (UIDVALIDITY {saved} -> "
                     f"{box.uidvalidity}) since {directory} was filled: its <UID>.eml names are "
@@ -407,6 +410,8 @@ class IMAPClient(IMAPSession):
                     protocol="imap",
                     url=url,
                 )
+            # A stale <UID>.eml would pass for the new message with that UID: set them aside.
+            _set_aside(directory, saved)
         temp = directory / (_MARKER + ".tmp")
         temp.write_text(f"{box.uidvalidity}\n", encoding="ascii")
         os.replace(temp, marker)
@@ -527,6 +532,8 @@ class IMAPClient(IMAPSession):
             self.delete_mailbox(target.mailbox, timeout=timeout)
             return
         uid = target.uid
+        if trash is not None:
+            self._mailbox_arg(trash)  # validate before anything is sent
         with self._op("delete", target_url, timeout) as conn:
             caps = conn.capabilities
             if trash is None and expunge and "UIDPLUS" not in caps and not expunge_all:
@@ -660,6 +667,8 @@ class IMAPClient(IMAPSession):
         """``UID COPY`` messages; returns ``{source UID: new UID}`` (``None`` without UIDPLUS)."""
         uid_list = _uid_list(uids)
         uid_set = sequence_set(uid_list)
+        self._mailbox_arg(source)  # validate both names before anything is sent
+        self._mailbox_arg(dest)
         with self._op("copy", self.url, timeout) as conn:
             self._select(conn, source, readonly=True)
             result = conn.command(
@@ -676,6 +685,8 @@ class IMAPClient(IMAPSession):
         """Move messages (``UID MOVE``; else ``UID COPY`` confirmed by ``COPYUID``, then
         ``\\Deleted`` + ``UID EXPUNGE`` of those UIDs). Returns ``{old UID: new UID}``."""
         uid_list = _uid_list(uids)
+        self._mailbox_arg(source)  # validate both names before anything is sent
+        self._mailbox_arg(dest)
         with self._op("move", self.url, timeout) as conn:
             self._select_rw(conn, source, self.url)
             return self._move_uids(conn, uid_list, dest)
@@ -800,6 +811,17 @@ class IMAPClient(IMAPSession):
             start = box.uidnext or 1
             uids = self._search_uids(conn, f"UID {start}:*")
             return [uid for uid in uids if uid >= start]
+
+
+def _set_aside(directory: Path, uidvalidity: int) -> None:
+    """Move the ``<UID>.eml`` files of an old UIDVALIDITY epoch into ``uidvalidity-<n>/``."""
+    stale = bulk_existing(directory)
+    if not stale:
+        return
+    aside = directory / f"uidvalidity-{uidvalidity}"
+    aside.mkdir(exist_ok=True)
+    for uid in sorted(stale):
+        os.replace(directory / f"{uid}.eml", aside / f"{uid}.eml")
 
 
 def _uid_list(uids: int | Iterable[int]) -> list[int]:

@@ -175,28 +175,6 @@ def test_interrupted_download_keeps_an_existing_file(srv: LocalHTTPServer, tmp_p
     assert dest.read_bytes() == b"old content"
 
 
-def test_resume_is_byte_identical(srv: LocalHTTPServer, tmp_path: Path) -> None:
-    dest = tmp_path / "big.bin"
-    srv.faults.drop_after = 1_234_567
-    with pytest.raises(pc.IncompleteTransferError):
-        pc.fetch(srv.url + "big.bin", dest)
-    srv.requests.clear()
-    calls: list[tuple[int, int | None]] = []
-    result = pc.fetch(
-        srv.url + "big.bin", dest, resume=True, progress=lambda d, t: calls.append((d, t))
-    )
-    assert sha(dest.read_bytes()) == sha(BIG)
-    assert result.resumed_from == 1_234_567
-    assert result.bytes == len(BIG) - 1_234_567
-    assert result.size == len(BIG)
-    assert result.details["status"] == 206
-    request = srv.requests[0]
-    assert request.headers["Range"] == "bytes=1234567-"
-    assert request.headers["If-Range"].startswith('"')  # the strong ETag saved with the .part
-    assert calls[-1] == (len(BIG), len(BIG))
-    assert not list(tmp_path.glob("*.part*"))
-
-
 def test_resume_without_a_partial_file_downloads_everything(
     srv: LocalHTTPServer, tmp_path: Path
 ) -> None:
@@ -204,54 +182,6 @@ def test_resume_without_a_partial_file_downloads_everything(
     assert result.resumed_from == 0
     assert "Range" not in srv.requests[0].headers
     assert (tmp_path / "b.bin").read_bytes() == BIG
-
-
-def test_resume_when_the_server_ignores_range_restarts(
-    srv: LocalHTTPServer, tmp_path: Path
-) -> None:
-    dest = tmp_path / "big.bin"
-    srv.faults.drop_after = 500_000
-    with pytest.raises(pc.IncompleteTransferError):
-        pc.fetch(srv.url + "big.bin", dest)
-    srv.faults.ignore_range = True
-    result = pc.fetch(srv.url + "big.bin", dest, resume=True)
-    assert result.details["status"] == 200
-    assert result.resumed_from == 0
-    assert result.bytes == len(BIG)
-    assert dest.read_bytes() == BIG  # restarted, not appended
-
-
-def test_resume_with_a_wrong_content_range_keeps_the_part(
-    srv: LocalHTTPServer, tmp_path: Path
-) -> None:
-    dest = tmp_path / "big.bin"
-    part = tmp_path / ("big.bin" + PART_SUFFIX)
-    srv.faults.drop_after = 400_000
-    with pytest.raises(pc.IncompleteTransferError):
-        pc.fetch(srv.url + "big.bin", dest)
-    before = part.read_bytes()
-    srv.faults.wrong_range = True
-    with pytest.raises(pc.ProtocolError, match="not 400000"):
-        pc.fetch(srv.url + "big.bin", dest, resume=True)
-    assert part.read_bytes() == before  # nothing appended
-    assert not dest.exists()
-    srv.faults.wrong_range = False
-    pc.fetch(srv.url + "big.bin", dest, resume=True)
-    assert dest.read_bytes() == BIG
-
-
-def test_resume_after_the_remote_file_changed_restarts(
-    srv: LocalHTTPServer, tmp_path: Path
-) -> None:
-    dest = tmp_path / "big.bin"
-    srv.faults.drop_after = 300_000
-    with pytest.raises(pc.IncompleteTransferError):
-        pc.fetch(srv.url + "big.bin", dest)
-    changed = os.urandom(len(BIG))
-    (srv.root / "big.bin").write_bytes(changed)  # new ETag: If-Range fails, 200 comes back
-    result = pc.fetch(srv.url + "big.bin", dest, resume=True)
-    assert result.details["status"] == 200
-    assert dest.read_bytes() == changed
 
 
 def test_resume_of_an_already_complete_part(srv: LocalHTTPServer, tmp_path: Path) -> None:
