@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Union
 
 from .credentials import Credentials, resolve_credentials
 from .entries import Entry
-from .errors import InsecureAuthError, InvalidInput, UnsupportedOperation
+from .errors import InsecureAuthError, InvalidInput, UnsupportedOperation, clean_server_text
 from .options import ClientOptions
 from .registry import SchemeInfo, TLSMode, lookup_scheme, schemes
 from .transfer import ProgressCallback
@@ -189,12 +189,27 @@ class Client:
     # -- helpers for subclasses --------------------------------------------------------------
 
     def resolve(self, target: str | URL | None) -> URL:
-        """Resolve ``target`` against the client's URL; refuse another server."""
+        """Resolve ``target`` against the client's URL; refuse another server or user.
+
+        A connection is never reused for other credentials: a target naming another user
+        (or carrying another password) needs a client of its own.
+        """
         url = self.url.join(target)
         if url.origin != self.url.origin:
             raise InvalidInput(
                 f"this client is connected to {self.url.scheme}://{self.url.hostport}; "
                 f"use a new connection for {url.scheme}://{url.hostport}",
+                protocol=self.protocol,
+                url=url,
+            )
+        user = self.options.username or self.url.username
+        password = self._explicit_password or self.url.password
+        if (url.username is not None and url.username != user) or (
+            url.password is not None and url.password != password
+        ):
+            raise InvalidInput(
+                f"this client works as user {user!r}; use a new connection for the "
+                f"credentials in {url}",
                 protocol=self.protocol,
                 url=url,
             )
@@ -230,7 +245,12 @@ class Client:
         )
 
     def trace(self, line: str) -> None:
-        """Send one protocol trace line (already redacted) to the trace sink and the log."""
+        """Send one protocol trace line (already redacted) to the trace sink and the log.
+
+        Control characters are escaped (a server's reply could otherwise drive the
+        terminal the trace is shown on) and very long lines are shortened.
+        """
+        line = clean_server_text(line, limit=2000) or ""
         self.log.debug("%s", line)
         if self.options.trace is not None:
             self.options.trace(line)

@@ -6,13 +6,22 @@ passed (gh-91826). Every protoclients client passes one built here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import ssl
+from collections.abc import Callable, Iterator
 
-from .errors import CertificateError, TLSError
+from .errors import CertificateError, ProtoClientError, TLSError
 from .options import ClientOptions
 
-__all__ = ["check_tls_socket", "create_context", "tls_error"]
+__all__ = [
+    "check_tls_socket",
+    "create_context",
+    "plaintext_phase_guard",
+    "tls_error",
+    "withhold_server_text",
+]
 
 log = logging.getLogger("protoclients.tls")
 
@@ -57,3 +66,34 @@ def tls_error(exc: ssl.SSLError | ssl.CertificateError, **context: object) -> TL
         return CertificateError(f"certificate error: {exc}", **context)  # type: ignore[arg-type]
     reason = getattr(exc, "reason", None) or str(exc)
     return TLSError(f"TLS failed: {reason}", **context)  # type: ignore[arg-type]
+
+
+# A bytes literal in a message: library messages quote server bytes this way
+# (``malformed response line: b'...'``).
+_QUOTED = re.compile(r"b'(?:[^'\\]|\\.)*'" "|" r'b"(?:[^"\\]|\\.)*"')
+
+
+def withhold_server_text(exc: ProtoClientError) -> None:
+    """Remove what the server said from ``exc`` (its reply and quoted bytes in the message).
+
+    Used for errors raised before a STARTTLS upgrade completed: that text came over an
+    unauthenticated channel (anyone on the path could have written it), so it is never
+    shown (RELIABILITY.md TLS-10, EAST "UI spoofing").
+    """
+    message = _QUOTED.sub("<...>", exc.message)
+    if exc.reply is None and message == exc.message:
+        return
+    exc.reply = None
+    exc.message = message + " (the server's text is not shown: it was not protected by TLS)"
+    exc.args = (exc.message,)
+
+
+@contextlib.contextmanager
+def plaintext_phase_guard(active: Callable[[], bool]) -> Iterator[None]:
+    """Apply :func:`withhold_server_text` to errors raised while ``active()`` is true."""
+    try:
+        yield
+    except ProtoClientError as exc:
+        if active():
+            withhold_server_text(exc)
+        raise

@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..urls import URL
 from .imapconn import (
+    BadGreeting,
     CommandFailed,
     ConnectionLost,
     Injection,
@@ -113,6 +114,10 @@ def error_boundary(
     except TooLarge as exc:
         drop()
         raise ResponseTooLarge(f"{what} failed: {exc}", protocol="imap", url=url) from None
+    except BadGreeting as exc:
+        drop()
+        text = scrub(exc.text.decode("utf-8", "replace"))
+        raise ProtocolError(f"{what} failed: {exc}", protocol="imap", url=url, reply=text) from None
     except Injection as exc:
         drop()
         raise ProtocolError(f"{what} failed: {exc}", protocol="imap", url=url) from None

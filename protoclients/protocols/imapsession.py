@@ -36,7 +36,7 @@ from ..errors import (
     TLSRequiredError,
 )
 from ..options import ClientOptions
-from ..tls import check_tls_socket, create_context
+from ..tls import check_tls_socket, create_context, plaintext_phase_guard
 from ..urls import URL, Secret
 from . import imaputf7
 from .imapconn import (
@@ -96,6 +96,9 @@ class IMAPSession(Client):
         self._utf8 = False
         self._conn: IMAPConnection | None = None
         self._secrets: list[str] = []
+        # True between connecting and a verified STARTTLS upgrade: what the server says then
+        # is unauthenticated and never shown (tls.plaintext_phase_guard).
+        self._plaintext_phase = False
         mech = self.url.auth_mechanism
         if mech is not None and mech.upper() not in _MECHANISMS:
             raise InvalidInput(
@@ -151,6 +154,7 @@ class IMAPSession(Client):
         self.ensure_safe_to_send_password(encrypted=encrypted)
         context = create_context(self.options) if encrypted else None
         timeout = self.options.timeout
+        self._plaintext_phase = tls == "starttls"
         conn = IMAPConnection(
             url.host,
             url.effective_port,
@@ -216,6 +220,7 @@ class IMAPSession(Client):
                 reply=self._scrub(exc.reply),
             ) from None
         check_tls_socket(conn.sock, self.options)
+        self._plaintext_phase = False
         conn.capability()
 
     # -- login -----------------------------------------------------------------------------------
@@ -398,9 +403,14 @@ class IMAPSession(Client):
     def _trace_line(self, line: str) -> None:
         self.trace(self._scrub(line))
 
-    def _errors(self, what: str, url: URL) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _errors(self, what: str, url: URL) -> Iterator[None]:
         """The one place where imaplib / socket / ssl exceptions become protoclients errors."""
-        return error_boundary(what, url, scrub=self._scrub, drop=self._drop)
+        with (
+            plaintext_phase_guard(lambda: self._plaintext_phase),
+            error_boundary(what, url, scrub=self._scrub, drop=self._drop),
+        ):
+            yield
 
     # -- targets and mailboxes -------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from ..errors import (
     clean_server_text,
 )
 from ..options import ClientOptions
-from ..tls import check_tls_socket, create_context
+from ..tls import check_tls_socket, create_context, plaintext_phase_guard
 from ..urls import URL, Secret
 from .pop3conn import ErrReply, POP3Connection
 from .pop3errors import error_boundary
@@ -103,6 +103,9 @@ class POP3Session(Client):
             self.max_message_size = max_message_size
         self._pop: POP3Connection | None = None
         self._secret_text: str | None = None
+        # True between connecting and a verified STLS upgrade: what the server says then is
+        # unauthenticated and never shown (tls.plaintext_phase_guard).
+        self._plaintext_phase = False
         #: The mechanism the last login used (``"user"``, ``"apop"`` or ``"plain"``).
         self.login_mechanism: str | None = None
         self._reset_state()
@@ -163,6 +166,7 @@ class POP3Session(Client):
             raise InvalidInput("the password contains CR, LF or NUL", protocol="pop3")
         self._secret_text = password or None
         context = create_context(self.options) if encrypted else None
+        self._plaintext_phase = tls == "starttls"
         pop = POP3Connection(
             url.host,
             url.effective_port,
@@ -217,6 +221,7 @@ class POP3Session(Client):
                 reply=self._scrub(exc.text),
             ) from None
         check_tls_socket(pop.sock, self.options)
+        self._plaintext_phase = False
         # Forget what plaintext said: capabilities are read again over TLS.
         self._caps, self._caps_read = self._read_caps(pop), True
 
@@ -325,11 +330,14 @@ class POP3Session(Client):
     def _trace_line(self, line: str) -> None:
         self.trace(clean_server_text(self._scrub(line), limit=1000) or "")
 
-    def _errors(
-        self, what: str, url: URL, *, auth: bool = False
-    ) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _errors(self, what: str, url: URL, *, auth: bool = False) -> Iterator[None]:
         """The one place where poplib / socket / ssl exceptions become protoclients errors."""
-        return error_boundary(what, url, scrub=self._scrub, drop=self._drop, auth=auth)
+        with (
+            plaintext_phase_guard(lambda: self._plaintext_phase),
+            error_boundary(what, url, scrub=self._scrub, drop=self._drop, auth=auth),
+        ):
+            yield
 
     # -- what one session knows -----------------------------------------------------------------
 

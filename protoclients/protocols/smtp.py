@@ -42,7 +42,7 @@ import os
 import smtplib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from ..errors import (
     UnsupportedOperation,
 )
 from ..options import ClientOptions
-from ..tls import check_tls_socket, create_context
+from ..tls import check_tls_socket, create_context, plaintext_phase_guard
 from ..transfer import ProgressCallback, TransferResult
 from ..urls import URL, Secret
 from .smtpaddr import check_ehlo_name, has_control
@@ -167,6 +167,9 @@ class SMTPClient(Client):
         self._needs_reset = False
         self._transactions = 0
         self._secrets: list[str] = []
+        # True between connecting and a verified STARTTLS upgrade: what the server says then
+        # is unauthenticated and never shown (tls.plaintext_phase_guard).
+        self._plaintext_phase = False
         self._shown_url: tuple[URL, str] | None = None
         if oauth2_token is not None:
             self._set_token(oauth2_token)
@@ -249,6 +252,7 @@ class SMTPClient(Client):
         if self._token is not None and user:
             self._remember_secret(f"user={user}\x01auth=Bearer {self._token.reveal()}\x01\x01")
         tls = self.tls_mode
+        self._plaintext_phase = tls == "starttls"
         conn = SMTPConnection(
             context=create_context(self.options) if tls != "none" else None,
             implicit_tls=tls == "implicit",
@@ -274,6 +278,7 @@ class SMTPClient(Client):
             if tls == "starttls":
                 conn.starttls_strict()
                 check_tls_socket(conn.sock, self.options)
+                self._plaintext_phase = False
                 self._hello(conn)
             if self._token is not None or creds is not None:
                 self._authenticate(conn, explicit=self._token is not None or bool(user))
@@ -288,7 +293,7 @@ class SMTPClient(Client):
         text = self._scrub(reply_text(greeting))
         if 400 <= code < 600:
             raise ServerError(
-                "the server refused the session in its greeting",
+                "unexpected greeting: the server refused the session",
                 protocol="smtp",
                 url=self.url,
                 reply=f"{code} {text}",
@@ -426,9 +431,14 @@ class SMTPClient(Client):
     def _trace_line(self, line: str) -> None:
         self.trace(self._scrub(line))
 
-    def _errors(self, what: str, url: URL) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _errors(self, what: str, url: URL) -> Iterator[None]:
         """The one place where smtplib / socket / ssl exceptions become protoclients errors."""
-        return error_boundary(what, url, scrub=self._scrub, drop=self._drop)
+        with (
+            plaintext_phase_guard(lambda: self._plaintext_phase),
+            error_boundary(what, url, scrub=self._scrub, drop=self._drop),
+        ):
+            yield
 
     # -- send --------------------------------------------------------------------------------
 
