@@ -1,21 +1,20 @@
 """The ``protoclients`` command line (Typer): thin — parse, call the library, render.
 
 Heavy modules (requests, ftplib, the local servers) are imported inside the commands
-that need them, so ``protoclients --help`` stays fast.
+that need them, so ``protoclients --help`` stays fast. No ``from __future__ import
+annotations``: Typer evaluates string annotations on every run (an ``eval`` each).
 """
-
-from __future__ import annotations
 
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from . import cmd_auth, cmd_mail, cmd_probe
+from . import cmd_auth, cmd_mail, cmd_probe, cmd_transfer
 from .argv import hoist_global_options
-from .render import echo_entries, echo_result, echo_results
+from .coercion import install_cheap_coercion
 from .state import CLIState, state_of
 
 app = typer.Typer(
@@ -27,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    # Plain Click help: Typer's rich help costs ~0.2 s of imports on every --help.
+    rich_markup_mode=None,
 )
 
 class TLSMode(str, Enum):
@@ -104,112 +105,10 @@ def main_options(
     )
 
 
-@app.command()
-def fetch(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="What to download, e.g. https://host/file.")],
-    output: Annotated[
-        str | None,
-        typer.Option("--output", "-o", help="File or directory to write; '-' for stdout."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted download (.part file).")
-    ] = False,
-) -> None:
-    """Download URL to a file (default: its remote name in the current directory).
-
-    Examples:
-
-      protoclients fetch https://example.org/data.csv
-
-      protoclients fetch ftp://ftp.example.org/pub/file.iso -o /tmp/ --resume
-    """
-    import protoclients
-
-    st = state_of(ctx)
-    kwargs = st.call_kwargs(url)
-    if output == "-":
-        body = st.run(protoclients.fetch, url, None, **kwargs)
-        sys.stdout.buffer.write(body if isinstance(body, bytes) else body.as_bytes())
-        return
-    dest = output if output is not None else "."
-    result = st.run(protoclients.fetch, url, dest, resume=resume, **kwargs)
-    if isinstance(result, list):
-        echo_results("fetched", result, as_json=st.json, quiet=st.quiet)
-    else:
-        echo_result("fetched", result, as_json=st.json, quiet=st.quiet)
-
-
-@app.command()
-def send(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="Where to upload, e.g. ftp://host/dir/name.")],
-    source: Annotated[Path, typer.Argument(help="Local file to upload.")],
-    method: Annotated[
-        str, typer.Option("--method", "-X", help="HTTP method: PUT (default) or POST.")
-    ] = "PUT",
-    make_dirs: Annotated[
-        bool, typer.Option("--make-dirs", help="FTP: create missing remote directories.")
-    ] = False,
-) -> None:
-    """Upload SOURCE to URL (HTTP PUT/POST, FTP STOR to a temporary name then rename).
-
-    Example:
-
-      protoclients send ftps://alice@ftp.example.org/in/report.pdf report.pdf
-    """
-    import protoclients
-
-    st = state_of(ctx)
-    scheme = url.partition("://")[0].lower()
-    extra: dict[str, Any] = {}
-    if scheme in {"http", "https"}:
-        extra["method"] = method.upper()
-    elif scheme in {"ftp", "ftps"}:
-        extra["make_dirs"] = make_dirs
-    result = st.run(protoclients.send, url, source, **st.call_kwargs(url), **extra)
-    echo_result("sent", result, as_json=st.json, quiet=st.quiet)
-
-
-@app.command("ls")
-def ls_command(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="Directory (or index page) to list.")],
-) -> None:
-    """List a directory as a table (name, kind, size, modified) or JSON.
-
-    Example:
-
-      protoclients ls ftp://ftp.example.org/pub/ --json
-    """
-    import protoclients
-
-    st = state_of(ctx)
-    entries = st.run(protoclients.ls, url, **st.call_kwargs(url))
-    echo_entries(entries, as_json=st.json)
-
-
-@app.command()
-def delete(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="File (or empty directory ending in /) to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Delete a remote file (or an empty FTP directory).
-
-    Example:
-
-      protoclients delete ftp://alice@ftp.example.org/in/old.txt --yes
-    """
-    import protoclients
-
-    st = state_of(ctx)
-    parsed = st.run(protoclients.parse_url, url)
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Delete {parsed}?", abort=True)
-    st.run(protoclients.delete, url, **st.call_kwargs(url))
-    if not st.quiet:
-        typer.echo(f"deleted {parsed}")
+app.command()(cmd_transfer.fetch)
+app.command()(cmd_transfer.send)
+app.command("ls")(cmd_transfer.ls_command)
+app.command()(cmd_transfer.delete)
 
 
 @app.command()
@@ -219,20 +118,74 @@ def serve(
         list[str] | None,
         typer.Argument(help="Servers to run: http, ftp, smtp, pop3, imap (default: all)."),
     ] = None,
-    root: Annotated[
-        Path | None, typer.Option("--root", help="Directory to serve (default: a temp dir).")
+    port_base: Annotated[
+        int,
+        typer.Option(
+            "--port-base",
+            min=0,
+            max=65535,
+            help="First port: the servers get N, N+1, ... in the order given above "
+            "(0: a free port each).",
+        ),
+    ] = 0,
+    users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--user",
+            "-u",
+            help="User name every server accepts (repeatable; default: alice). Passwords are "
+            "generated and printed, or read from stdin with --password-stdin, one line per user.",
+        ),
     ] = None,
-    tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Also run the TLS variants.")] = True,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls/--no-tls",
+            help="Also run HTTPS, FTPS (explicit and implicit), SMTPS, POP3S and IMAPS, and "
+            "offer STARTTLS/STLS on the plain mail ports, with a throw-away CA.",
+        ),
+    ] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Directory served over HTTP and FTP (default: a temp dir)."),
+    ] = None,
 ) -> None:
-    """Run local test servers until Ctrl-C, printing their URLs, users and the CA file.
+    """Run local test servers on 127.0.0.1 until Ctrl-C, printing their URLs, users and CA file.
 
-    Example:
+    With --port-base N the servers listen on N, N+1, ... in this order, skipping those not
+    running: http, https, ftp, ftp-tls (explicit FTPS: AUTH TLS required), ftps (implicit),
+    smtp, smtps, pop3, pop3s, imap, imaps. A port that is in use is an error naming it
+    (exit 2). Without --port-base every server gets a free port.
 
-      protoclients serve http ftp
+    Every server accepts the same users: FTP logins, HTTP Basic auth (needed for writes
+    and /private/), and SMTP AUTH, POP3 and IMAP logins on one shared mail store (mail
+    sent to user@anything lands in that user's INBOX). There is no option taking a
+    password: they are generated and printed, or read from stdin (--password-stdin).
+
+    With --json one JSON document is printed on one line once every server is listening
+    (keys host, root, ca_file, users, servers). SIGINT or SIGTERM stops every server, exit 0.
+
+    \b
+    Examples:
+      protoclients serve
+      protoclients serve http ftp --tls --port-base 8000 --root ./public
+      printf 'pw-1\\npw-2\\n' | protoclients serve -u alice -u bob --password-stdin
     """
     from .serve import run_servers
 
-    run_servers(protocols or [], root=root, tls=tls, as_json=state_of(ctx).json)
+    st = state_of(ctx)
+    names = list(users or [])
+    if not names and st.user:
+        names = [st.user]
+    run_servers(
+        protocols or [],
+        root=root,
+        tls=tls,
+        port_base=port_base,
+        users=names,
+        password_stdin=st.password_stdin,
+        as_json=st.json,
+    )
 
 
 @app.command()
@@ -268,4 +221,5 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``protoclients`` console script."""
     args = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
+    install_cheap_coercion(command)
     command.main(args=hoist_global_options(command, args), prog_name="protoclients")

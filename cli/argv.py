@@ -4,7 +4,8 @@ Click (vendored by Typer) only accepts a group's options before the sub-command.
 :func:`hoist_global_options` moves the global options (and their values) found after the
 sub-command to the front, unless the sub-command defines an option of the same name itself
 (``serve --tls``). Values of the sub-command's own options are skipped, so ``--subject
--v`` keeps ``-v`` as the subject. Everything after ``--`` is left alone.
+-v`` keeps ``-v`` as the subject; clusters of short flags are split (``-vf`` = global
+``-v`` + the command's ``-f``). Everything after ``--`` is left alone.
 """
 
 from __future__ import annotations
@@ -38,11 +39,27 @@ def _split_option(token: str) -> tuple[str, bool]:
     return token, False
 
 
-def _is_short_cluster(token: str, flags: set[str], valued: set[str]) -> bool:
-    """Whether ``token`` is a cluster of global short flags such as ``-vv`` or ``-vq``."""
+def _split_cluster(
+    token: str, global_flags: set[str], own_flags: set[str]
+) -> tuple[list[str], list[str]] | None:
+    """Split a cluster of short flags such as ``-vq`` or ``-vf`` into ``(global, own)``.
+
+    ``None`` when ``token`` is not such a cluster (a value, an option taking a value, an
+    unknown letter). A letter the command defines itself stays with the command.
+    """
     if len(token) < 3 or token.startswith("--") or not token.startswith("-"):
-        return False
-    return all(f"-{c}" in flags and f"-{c}" not in valued for c in token[1:])
+        return None
+    hoisted: list[str] = []
+    kept: list[str] = []
+    for char in token[1:]:
+        flag = f"-{char}"
+        if flag in own_flags:
+            kept.append(flag)
+        elif flag in global_flags:
+            hoisted.append(flag)
+        else:
+            return None
+    return hoisted, kept
 
 
 def _subcommand(group: Any, ctx: typer.Context, name: str) -> Any:
@@ -89,8 +106,10 @@ def hoist_global_options(group: Any, argv: Sequence[str]) -> list[str]:
             rest.extend(args[i:])
             break
         name, inline = _split_option(token)
-        if _is_short_cluster(token, global_names - own_names, global_valued):
-            hoisted.append(token)  # -vv
+        cluster = _split_cluster(token, global_names - global_valued, own_names - own_valued)
+        if cluster is not None:  # -vv, -vq, -vf
+            hoisted.extend(cluster[0])
+            rest.extend(cluster[1])
             continue
         if name in own_names:
             rest.append(token)

@@ -9,6 +9,7 @@ stderr, the documented exit code, 130 on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ T = TypeVar("T")
 
 #: Exit code for Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
+#: Exit code when stdout was closed by its reader (``fetch -o - | head``): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 #: Exit code for a bug in protoclients itself (an exception that is not a ProtoClientError).
 EXIT_INTERNAL = 1
 
@@ -47,6 +50,10 @@ class CLIState:
     quiet: bool = False
     json: bool = False
     traceback: bool = False
+    #: The running command (``"fetch"``, ``"mail send"``...), named in error lines.
+    command: str | None = None
+    #: Set by commands that read their data from stdin: ``--password-stdin`` cannot share it.
+    stdin_is_data: bool = False
     _password: Secret | None = field(default=None, repr=False)
     _stdin_read: bool = field(default=False, repr=False)
     _warned: bool = field(default=False, repr=False)
@@ -96,6 +103,11 @@ class CLIState:
         from protoclients.urls import Secret, parse_url
 
         if self.password_stdin:
+            if self.stdin_is_data:
+                raise typer.BadParameter(
+                    "--password-stdin cannot be used while the data comes from stdin ('-'); "
+                    "use PROTOCLIENTS_PASSWORD, the keyring or --netrc-file instead"
+                )
             if not self._stdin_read:
                 line = sys.stdin.readline()
                 self._stdin_read = True
@@ -110,7 +122,7 @@ class CLIState:
         username = self.user or parsed.username
         if not username or parsed.password is not None or not sys.stdin.isatty():
             return None
-        if self._found_without_prompt(parsed):
+        if self.run(self._found_without_prompt, parsed):  # e.g. a missing --netrc-file
             return None
         import getpass
 
@@ -142,17 +154,25 @@ class CLIState:
         try:
             return func(*args, **kwargs)
         except ProtoClientError as exc:
+            if _broken_pipe(exc) and _stdout_gone():
+                stdout_closed()
             if self.traceback:
                 raise
             self.fail(exc)
         except KeyboardInterrupt:
             typer.echo("protoclients: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, click_exceptions()):
+        except (typer.Exit, typer.Abort):
             raise
-        except Exception as exc:
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError) and _stdout_gone():
+                stdout_closed()
             if self.traceback:
                 raise
+            self.fail(local_error(exc))
+        except Exception as exc:
+            if self.traceback or isinstance(exc, click_exceptions()):
+                raise  # usage errors keep Click's exit code 2
             typer.secho(
                 f"protoclients: internal error: {type(exc).__name__} "
                 "(run again with --traceback and report it)",
@@ -165,19 +185,80 @@ class CLIState:
         """Print a library error as one line on stderr and exit with its code."""
         from .render import fail
 
-        fail(exc)
+        fail(exc, self.command)
 
 
-def click_exceptions() -> type[Exception]:
-    """Click's own exception base (usage errors must keep their exit code 2)."""
-    import click
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by writing to a closed pipe."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, BrokenPipeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
-    return click.ClickException
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in events)
+
+
+def stdout_closed() -> NoReturn:
+    """The reader of stdout went away: exit quietly with :data:`EXIT_BROKEN_PIPE`."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(EXIT_BROKEN_PIPE)
+
+
+def local_error(exc: OSError) -> ProtoClientError:
+    """A local file error (not the server's) as the library error of the same kind."""
+    import errno
+
+    from protoclients import errors
+
+    what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    if exc.errno in {errno.EACCES, errno.EPERM, errno.EROFS}:
+        return errors.PermissionDeniedError(f"local file: {what}")
+    if exc.errno in {errno.ENOENT, errno.ENOTDIR}:
+        return errors.NotFoundError(f"local file: {what}")
+    if exc.errno in {errno.EPIPE, errno.ECONNRESET, errno.ECONNABORTED}:
+        return errors.ConnectionFailed(f"connection lost: {exc.strerror or exc}")
+    if exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}:
+        return errors.DiskFullError(f"local file: {what}")
+    return errors.InvalidInput(f"local file: {what}")
+
+
+def click_exceptions() -> tuple[type[Exception], ...]:
+    """Click's exception base (usage errors must keep their exit code 2).
+
+    Typer 0.29+ vendors Click (``typer._click``): its ``ClickException`` is not
+    ``click.ClickException``, so the base is taken from ``typer.BadParameter``.
+    """
+    return tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def state_of(ctx: typer.Context) -> CLIState:
-    """The :class:`CLIState` of the running command (a default one outside the app)."""
+    """The :class:`CLIState` of the running command (a default one outside the app).
+
+    Also records the command's name (``ctx.command_path`` without the program name) for
+    error lines.
+    """
     root = ctx.find_root()
     if not isinstance(root.obj, CLIState):
         root.obj = CLIState()
+    if ctx is not root:
+        root.obj.command = ctx.command_path.partition(" ")[2] or None
     return root.obj

@@ -220,6 +220,44 @@ class HTTPClient(HTTPRequester):
             with contextlib.closing(resp):
                 self._check_status(resp, final, ok=range(200, 300))
 
+    def head(
+        self,
+        url: str | URL | None = None,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_downgrade: bool = False,
+        secret_headers: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """HEAD ``url`` (redirects followed): ``{"status", "reason", "headers", "final_url"}``.
+
+        ``headers`` is a list of ``(name, value)`` pairs as received (repeated headers
+        such as ``Set-Cookie`` stay separate). A status other than 2xx raises the same
+        errors as :meth:`fetch`.
+        """
+        target = self.resolve(url)
+        hdrs = validate_headers(headers, reserved=RESERVED_HEADERS)
+        wait = self.timeout_for(timeout)
+        with self._boundary(target):
+            resp, final = self._request(
+                "HEAD",
+                target,
+                headers=hdrs,
+                timeout=wait,
+                allow_downgrade=allow_downgrade,
+                secret_names=tuple(secret_headers),
+            )
+            with contextlib.closing(resp):
+                self._check_status(resp, final, ok=range(200, 300))
+                raw = getattr(resp.raw, "headers", None)
+                pairs = list(raw.items() if raw is not None else resp.headers.items())
+                return {
+                    "status": resp.status_code,
+                    "reason": resp.reason or "",
+                    "headers": [(str(k), str(v)) for k, v in pairs],
+                    "final_url": str(final),
+                }
+
     def ls(
         self,
         url: str | URL | None = None,

@@ -95,7 +95,7 @@ def test_wrong_password_exit_code_and_no_secret(pc_ftp_server: Any, tmp_path: Pa
 
 
 def test_serve_prints_urls_and_stops_on_sigint(tmp_path: Path) -> None:
-    with subprocess.Popen([*_script(), "serve", "http", "ftp", "smtp", "pop3", "imap",
+    with subprocess.Popen([*_script(), "serve", "http", "ftp", "smtp", "pop3", "imap", "--tls",
                            "--root", str(tmp_path)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
