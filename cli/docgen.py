@@ -149,7 +149,9 @@ def exit_code_rows() -> list[tuple[int, str, str]]:
     :class:`~protoclients.errors.ProtoClientError` class, ordered by code."""
     from protoclients import errors
 
-    from .state import EXIT_INTERNAL, EXIT_INTERRUPTED
+    from .destinations import EXIT_EXISTS
+    from .mail_send import EXIT_NOT_SAVED, EXIT_PARTIAL
+    from .state import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED
 
     rows: list[tuple[int, str, str]] = [
         (0, "success", "The command did what was asked."),
@@ -158,6 +160,14 @@ def exit_code_rows() -> list[tuple[int, str, str]]:
         (2, "usage error", "Bad command line (unknown option, missing argument, bad value)."),
         (EXIT_INTERRUPTED, "interrupted", "Ctrl-C (SIGINT); no partial file is left under a "
          "final name."),
+        (EXIT_BROKEN_PIPE, "broken pipe", "stdout was closed by its reader "
+         "(`fetch -o - | head`); exits quietly."),
+        (EXIT_EXISTS, "destination exists", "`fetch`: the local file exists and `--force` "
+         "was not given; nothing was downloaded."),
+        (EXIT_PARTIAL, "partly delivered", "`mail send`: some recipients were refused; the "
+         "others got the message."),
+        (EXIT_NOT_SAVED, "sent, not saved", "`mail send --save-to`: the message WAS sent but "
+         "could not be saved in the mailbox."),
     ]
     for name, obj in vars(errors).items():
         if inspect.isclass(obj) and issubclass(obj, errors.ProtoClientError):
