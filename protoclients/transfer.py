@@ -20,7 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .errors import DiskFullError, InvalidInput, ResponseTooLarge, TransferInProgress
+from .errors import (
+    DiskFullError,
+    InvalidInput,
+    ProtoClientError,
+    ResponseTooLarge,
+    TransferInProgress,
+)
 
 __all__ = [
     "PART_SUFFIX",
@@ -95,6 +101,21 @@ def fsync_directory(path: Path) -> None:
 
 def _is_disk_full(exc: OSError) -> bool:
     return exc.errno in _DISK_FULL_ERRNOS
+
+
+def _names_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not renamed or replaced)."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _local_error(exc: OSError, name: object) -> ProtoClientError:
+    """A local file failure (not the server's fault) as a typed error."""
+    return ProtoClientError(f"cannot write the local file {name}: {exc.strerror or exc}")
 
 
 class Sink:
@@ -201,7 +222,7 @@ class FileObjectSink(Sink):
         except OSError as exc:
             if _is_disk_full(exc):
                 raise DiskFullError(f"disk full while writing: {exc.strerror}") from exc
-            raise
+            raise _local_error(exc, "(destination file object)") from exc
 
     def restart(self) -> None:
         try:
@@ -236,20 +257,39 @@ class FileSink(Sink):
         with contextlib.suppress(FileNotFoundError):
             existing_mode = os.stat(dest).st_mode & 0o777
         # No O_TRUNC: truncating before holding the lock would clobber a concurrent download.
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        # No symlinks: a planted <name>.part link must not redirect the download elsewhere.
+        flags = (
+            os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        )
+        for _attempt in range(5):
+            try:
+                fd = os.open(self.part, flags, mode)
+            except FileNotFoundError:
+                raise InvalidInput(
+                    f"destination directory does not exist: {dest.parent}"
+                ) from None
+            except IsADirectoryError:
+                raise InvalidInput(f"destination is a directory: {self.part}") from None
+            except OSError as exc:
+                raise _local_error(exc, self.part) from exc
+            self._lock(fd)
+            if _names_file(self.part, fd):
+                break
+            # A concurrent download renamed this .part to the final name between our open
+            # and our lock: writing to it would truncate a finished file. Start over.
+            os.close(fd)
+        else:
+            raise TransferInProgress(f"another download to {dest} keeps replacing {self.part.name}")
         try:
-            fd = os.open(self.part, flags, mode)
-        except FileNotFoundError:
-            raise InvalidInput(f"destination directory does not exist: {dest.parent}") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"destination is a directory: {self.part}") from None
-        self._lock(fd)
-        if not resume:
-            os.ftruncate(fd, 0)
-        if existing_mode is not None:
-            # Never widen: the new file gets at most the permissions of the one it replaces.
-            current = os.fstat(fd).st_mode & 0o777
-            os.fchmod(fd, current & existing_mode)
+            if not resume:
+                os.ftruncate(fd, 0)
+            if existing_mode is not None:
+                # Never widen: the new file gets at most the permissions of the one it replaces.
+                current = os.fstat(fd).st_mode & 0o777
+                os.fchmod(fd, current & existing_mode)
+        except OSError as exc:
+            os.close(fd)
+            raise _local_error(exc, self.part) from exc
         self.fd = fd
         self.offset = os.lseek(fd, 0, os.SEEK_END)
         self.position = self.offset
@@ -288,8 +328,16 @@ class FileSink(Sink):
     def save_meta(self, meta: dict[str, Any]) -> None:
         """Save metadata beside the partial file (removed when the download completes)."""
         tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        try:
+            tmp.write_text(json.dumps(meta), encoding="utf-8")
+            os.replace(tmp, self.meta_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if _is_disk_full(exc):
+                self.keep_part = False
+                raise DiskFullError(f"disk full while writing {tmp.name}") from exc
+            raise _local_error(exc, self.meta_path.name) from exc
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
@@ -304,11 +352,14 @@ class FileSink(Sink):
                     f"disk full or file too large while writing {self.part.name}: "
                     f"{exc.strerror}; nothing was kept"
                 ) from exc
-            raise
+            raise _local_error(exc, self.part.name) from exc
 
     def restart(self) -> None:
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        except OSError as exc:
+            raise _local_error(exc, self.part.name) from exc
         self.offset = 0
         self.position = 0
 
@@ -323,7 +374,7 @@ class FileSink(Sink):
             if _is_disk_full(exc):
                 self._remove_part()
                 raise DiskFullError(f"disk full while finishing {self.dest.name}") from exc
-            raise
+            raise _local_error(exc, self.dest.name) from exc
         self._committed = True
         self._close()
         with contextlib.suppress(FileNotFoundError):

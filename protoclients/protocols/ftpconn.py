@@ -196,10 +196,12 @@ class FTPConnection(ftplib.FTP_TLS):
             raise ValueError("already using TLS")
         if self.tls_context is None:
             raise ValueError("AUTH TLS needs a TLS context")
+        assert self._reader is not None
+        if self._reader.pending():
+            raise InjectionError("the server sent unsolicited data before AUTH TLS")
         resp = self.sendcmd("AUTH TLS")
         if not resp.startswith("234"):
             raise ftplib.error_reply(resp)
-        assert self._reader is not None
         if self._reader.pending():
             raise InjectionError(
                 "the server sent data after its AUTH TLS reply, before the TLS handshake"

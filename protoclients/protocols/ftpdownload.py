@@ -7,6 +7,9 @@ means a full download from zero. While data arrives, the byte count is held agai
 aborts at once and discards the ``.part``; less raises
 :class:`~protoclients.errors.IncompleteTransferError` and keeps it for ``resume=True``.
 
+A server that stops sending is cut off after the timeout, one that crawls (less than
+:data:`~.deadlineio.MIN_PROGRESS_BYTES` per timeout) about one timeout later.
+
 Two receive loops, both with flat memory: ``splice`` (Linux, plain FTP into a file: socket
 -> pipe -> file, no copy through Python) and ``recv_into`` one preallocated buffer
 (everything else, and the fallback).
@@ -24,6 +27,7 @@ from typing import NoReturn
 
 from ..errors import DiskFullError, IncompleteTransferError, ProtoClientError
 from ..transfer import FileSink, Sink
+from .deadlineio import ProgressWatch
 from .ftpconn import FTPConnection, RestRefused
 from .ftpsession import FTPSession
 
@@ -137,12 +141,14 @@ class FTPDownload(FTPSession):
         view = memoryview(buf)
         recv_into = conn.recv_into
         write = sink.write
+        watch = ProgressWatch(conn.gettimeout() or self.options.timeout)
         received = 0
         while True:
             n = recv_into(buf)
             if not n:
                 return received
             received += n
+            watch.add(n)
             if expected is not None and received > expected:
                 self._too_much(sink, offset, size)
             try:
@@ -182,6 +188,7 @@ class FTPDownload(FTPSession):
             poller.register(sock_fd, select.POLLIN)
             wait_ms = int((conn.gettimeout() or self.options.timeout) * 1000)
             progress = sink.progress
+            watch = ProgressWatch(conn.gettimeout() or self.options.timeout)
             received = 0
             while True:
                 want = chunk if expected is None else max(1, min(chunk, expected - received + 1))
@@ -198,6 +205,7 @@ class FTPDownload(FTPSession):
                 if not n:
                     return received
                 received += n
+                watch.add(n)
                 if expected is not None and received > expected:
                     self._too_much(sink, offset, size)
                 left = n

@@ -25,12 +25,13 @@ from ..errors import (
     InvalidURL,
     ProtoClientError,
     ProtocolError,
+    ServerError,
     TLSRequiredError,
 )
 from ..options import ClientOptions
-from ..tls import check_tls_socket, create_context
+from ..tls import check_tls_socket, create_context, plaintext_phase_guard
 from ..urls import URL, Secret
-from .ftpconn import FTPConnection, parse_257
+from .ftpconn import FTPConnection, ReplyTooLarge, parse_257
 from .ftperrors import error_boundary, is_unsupported
 from .ftplisting import ListingParser
 from .ftplistread import read_listing
@@ -69,6 +70,9 @@ class FTPSession(Client):
         self._home = "/"
         self._features: dict[str, str] | None = None
         self._secret_text: str | None = None
+        # True between connecting and a verified AUTH TLS upgrade: what the server says then
+        # is unauthenticated and never shown (tls.plaintext_phase_guard).
+        self._plaintext_phase = False
 
     # -- connection ----------------------------------------------------------------------
 
@@ -118,10 +122,31 @@ class FTPSession(Client):
             on_trace=self._trace_line,
         )
         self._ftp = ftp
+        self._plaintext_phase = tls == "starttls"
         try:
-            welcome = ftp.connect(url.host, url.effective_port)
-            if welcome.startswith("120"):
-                welcome = ftp.getresp()
+            try:
+                welcome = ftp.connect(url.host, url.effective_port)
+                if welcome.startswith("120"):
+                    welcome = ftp.getresp()
+            except (ftplib.error_temp, ftplib.error_perm) as exc:
+                text = str(exc)
+                raise ServerError(
+                    "unexpected greeting: the server refused the session",
+                    protocol="ftp",
+                    url=url,
+                    reply=self._scrub(text),
+                    status=int(text[:3]) if text[:3].isdigit() else None,
+                    temporary=isinstance(exc, ftplib.error_temp),
+                ) from None
+            except ReplyTooLarge:
+                raise  # a bound, not a wrong greeting: ResponseTooLarge at the boundary
+            except ftplib.Error as exc:
+                raise ProtocolError(
+                    "unexpected greeting from the server",
+                    protocol="ftp",
+                    url=url,
+                    reply=self._scrub(str(exc)),
+                ) from None
             if not welcome.startswith("220"):
                 raise ProtocolError(
                     "unexpected greeting from the server",
@@ -142,6 +167,7 @@ class FTPSession(Client):
                         reply=self._scrub(str(exc)),
                     ) from None
                 check_tls_socket(ftp.sock, self.options)
+                self._plaintext_phase = False
             self._login(ftp, user, password)
             if encrypted:
                 try:
@@ -254,11 +280,16 @@ class FTPSession(Client):
     def _trace_line(self, line: str) -> None:
         self.trace(self._scrub(line))
 
-    def _errors(self, what: str, url: URL) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _errors(self, what: str, url: URL) -> Iterator[None]:
         """The one place where ftplib / socket / ssl exceptions become protoclients errors."""
-        return error_boundary(
-            what, url, scrub=self._scrub, drop=self._drop, probe_exists=self._probe_exists
-        )
+        with (
+            plaintext_phase_guard(lambda: self._plaintext_phase),
+            error_boundary(
+                what, url, scrub=self._scrub, drop=self._drop, probe_exists=self._probe_exists
+            ),
+        ):
+            yield
 
     def _probe_exists(self, url: URL) -> bool | None:
         """After an ambiguous ``550`` ("Failed to open file."): does the path exist at all?

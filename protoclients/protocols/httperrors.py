@@ -36,12 +36,14 @@ from ..errors import (
     PermissionDeniedError,
     ProtoClientError,
     ProtocolError,
+    ResponseTooLarge,
     ServerError,
     TLSError,
     clean_server_text,
 )
 from ..tls import tls_error
 from ..urls import SENSITIVE_QUERY_KEYS, URL
+from .deadlineio import MIN_PROGRESS_BYTES
 from .httpheaders import header, is_secret_header
 from .httpredirects import REDIRECT_STATUSES
 
@@ -110,10 +112,28 @@ def translate(exc: BaseException, url: URL, *, protocol: str, wait: float) -> Pr
         # requests reports a read timeout that used up the retries as ConnectionError.
         if find_in_chain(exc, (u3ex.ReadTimeoutError, TimeoutError)) is not None:
             return OperationTimeoutError(f"server did not answer within {wait:g} s", **ctx)
+        malformed = _malformed_head(exc, ctx)
+        if malformed is not None:
+            return malformed
         return ConnectionFailed(_connection_reason(exc, url), **ctx)
     if isinstance(exc, rex.InvalidHeader | rex.InvalidURL | rex.InvalidSchema):
         return InvalidInput(f"request refused by requests: {type(exc).__name__}", **ctx)
     return ProtocolError(f"HTTP request failed ({type(exc).__name__})", **ctx)
+
+
+def _malformed_head(exc: BaseException, ctx: dict[str, Any]) -> ProtoClientError | None:
+    """An oversized or malformed status line / header block (http.client's bounds: 64 KiB
+    per line, 100 headers), which urllib3 reports as a broken connection (HOS-01)."""
+    if find_in_chain(exc, http.client.RemoteDisconnected) is not None:
+        return None
+    if find_in_chain(exc, http.client.LineTooLong) is not None:
+        return ResponseTooLarge("a response header line is too long", **ctx)
+    found = find_in_chain(exc, http.client.HTTPException)
+    if found is None or isinstance(found, http.client.IncompleteRead):
+        return None
+    if "headers" in str(found):
+        return ResponseTooLarge("the response has too many header lines", **ctx)
+    return ProtocolError(f"malformed response head ({type(found).__name__})", **ctx)
 
 
 def status_error(
@@ -182,7 +202,8 @@ def body_error(
     of = f" of {expected}" if expected is not None else ""
     if find_in_chain(exc, (TimeoutError, u3ex.TimeoutError)) is not None:
         return OperationTimeoutError(
-            f"the server stopped sending (no data for {wait:g} s); {received}{of} bytes were saved",
+            f"the server stopped sending (no data for {wait:g} s, or under "
+            f"{MIN_PROGRESS_BYTES} bytes in that time); {received}{of} bytes were saved",
             protocol=protocol,
             url=url,
         )

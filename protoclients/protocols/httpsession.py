@@ -21,6 +21,8 @@ from urllib3.util.retry import Retry
 
 from ..options import ClientOptions
 from ..urls import URL
+from .httpbounded import POOL_CLASSES
+from .httplogs import install_log_redaction
 
 __all__ = [
     "RETRY_AFTER_CAP",
@@ -54,10 +56,14 @@ class _BlockSizeAdapter(HTTPAdapter):
     ) -> None:
         pool_kwargs.setdefault("blocksize", self._blocksize)
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        # Responses whose headers have a deadline and body a progress rule (HOS-08).
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs.setdefault("blocksize", self._blocksize)
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        return manager
 
 
 class _CappedRetry(Retry):
@@ -72,6 +78,7 @@ def build_session(retries: int) -> requests.Session:
     """A session with the protoclients adapter mounted for ``http://`` and ``https://``."""
     from .. import __version__
 
+    install_log_redaction()  # urllib3 logs request targets, query strings included
     session = requests.Session()
     session.trust_env = False  # no ~/.netrc, no REQUESTS_CA_BUNDLE: proxies done by hand
     session.headers["User-Agent"] = f"protoclients/{__version__}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import io
 import random
 import re
 import select
@@ -34,8 +33,9 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
+from .deadlineio import DeadlineIO, ProgressWatch, open_reader
 from .imapparse import (
     LiteralTooLarge,
     MalformedResponse,
@@ -47,6 +47,7 @@ from .imapparse import (
 from .imapquote import Arg, Literal
 
 __all__ = [
+    "BadGreeting",
     "ChunkWriter",
     "CommandFailed",
     "ConnectionLost",
@@ -106,6 +107,14 @@ class TooLarge(ProtocolViolation):
 
 class Injection(ProtocolViolation):
     """The server sent data around STARTTLS that must not be there (injection attempt)."""
+
+
+class BadGreeting(ProtocolViolation):
+    """The server's first line is not ``* OK`` / ``* PREAUTH`` (``text``: that line)."""
+
+    def __init__(self, reason: str, text: bytes) -> None:
+        super().__init__(f"unexpected greeting from the server ({reason})")
+        self.text = text
 
 
 class ConnectionLost(imaplib.IMAP4.abort):
@@ -187,6 +196,7 @@ class IMAPConnection(imaplib.IMAP4):
         self.buffer_size = buffer_size
         self.op_timeout = timeout
         self.deadline: float | None = None
+        self.raw_io: DeadlineIO | None = None
         self.greeting: Response | None = None
         self.capabilities: tuple[str, ...] = ()
         imaplib.IMAP4.__init__(self, host, port, timeout)
@@ -215,7 +225,7 @@ class IMAPConnection(imaplib.IMAP4):
 
     def _attach_reader(self) -> None:
         """A large-buffered reader on the socket (imaplib's ``file`` is the same object)."""
-        self.reader = cast(io.BufferedReader, self.sock.makefile("rb", buffering=self.buffer_size))
+        self.reader, self.raw_io = open_reader(self.sock, self.op_timeout, self.buffer_size)
         self.file = self.reader
 
     def _connect(self) -> None:
@@ -270,9 +280,32 @@ class IMAPConnection(imaplib.IMAP4):
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError("the server did not finish its response in time")
 
+    def _bound_reads(self, *, line: bool) -> None:
+        """Bound the socket reads that follow (see :mod:`.deadlineio`).
+
+        A response line must arrive whole within one timeout (and by the operation's
+        deadline, if it has one). Literal data must arrive by the deadline or, without one
+        (long downloads), keep up the minimum progress: a per-read timeout alone does not
+        stop a server dribbling one byte at a time.
+        """
+        raw = self.raw_io
+        if raw is None:
+            return
+        raw.per_recv = self.op_timeout
+        if line:
+            line_deadline = time.monotonic() + self.op_timeout
+            if self.deadline is not None:
+                line_deadline = min(line_deadline, self.deadline)
+            raw.deadline, raw.watch = line_deadline, None
+        elif self.deadline is not None:
+            raw.deadline, raw.watch = self.deadline, None
+        else:
+            raw.deadline, raw.watch = None, ProgressWatch(self.op_timeout)
+
     def read_line(self) -> bytes:
         """One response line without its CRLF; bounded; EOF and bare LF are errors."""
         self._check_deadline()
+        self._bound_reads(line=True)
         limit = self.limits.max_line
         line = self.reader.readline(limit + 3)
         if not line.endswith(b"\r\n"):
@@ -296,6 +329,7 @@ class IMAPConnection(imaplib.IMAP4):
         buf = bytearray(size)
         view = memoryview(buf)
         got = 0
+        self._bound_reads(line=False)
         while got < size:
             self._check_deadline()
             n = self.reader.readinto(view[got : got + _CHUNK])
@@ -309,6 +343,7 @@ class IMAPConnection(imaplib.IMAP4):
         buf = bytearray(min(size, _CHUNK) or 1)
         view = memoryview(buf)
         remaining = size
+        self._bound_reads(line=False)
         while remaining:
             n = self.reader.readinto(view[: min(remaining, _CHUNK)])
             if not n:
@@ -368,15 +403,23 @@ class IMAPConnection(imaplib.IMAP4):
             resp.parts.append(next_line)
 
     def read_greeting(self) -> Response:
-        """Read the server greeting: ``* OK``, ``* PREAUTH`` (or ``* BYE``: :class:`ServerBye`)."""
+        """Read the server greeting: ``* OK`` or ``* PREAUTH``; anything else (``* BYE``
+        included) is :class:`BadGreeting` carrying the server's line."""
+        self._check_deadline()
+        self._bound_reads(line=True)
+        limit = self.limits.max_line
+        raw = self.reader.readline(limit + 3)
+        if self.on_trace is not None and raw:
+            self.on_trace("< " + raw[:300].rstrip(b"\r\n").decode("utf-8", "replace"))
+        if not raw.endswith(b"\r\n") or b"\0" in raw:
+            reason = "the server closed the connection" if not raw else "not a complete line"
+            raise BadGreeting(reason, raw[:limit])
         try:
-            resp = self.read_response()
-        except (ProtocolViolation, ConnectionLost) as exc:
-            raise ProtocolViolation(f"unexpected greeting from the server ({exc})") from None
-        if resp.tag != b"*" or resp.kind not in {"OK", "PREAUTH", "BYE"}:
-            raise ProtocolViolation("unexpected greeting from the server")
-        if resp.kind == "BYE":
-            raise ServerBye(resp.text)
+            resp = self.continue_response(raw[:-2])
+        except (ProtocolViolation, ConnectionLost):
+            raise BadGreeting("not an IMAP greeting", raw) from None
+        if resp.tag != b"*" or resp.kind not in {"OK", "PREAUTH"}:
+            raise BadGreeting(resp.kind if resp.kind == "BYE" else "not an IMAP greeting", raw)
         self.greeting = resp
         self.welcome = b"* " + resp.kind.encode() + b" " + resp.text
         self.state = "AUTH" if resp.kind == "PREAUTH" else "NONAUTH"

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .deadlineio import ProgressWatch
 from .pop3parse import apop_digest, apop_timestamp, parse_capa
 
 __all__ = [
@@ -121,8 +122,8 @@ class LineReader:
         """Whether bytes were received that no response has consumed yet."""
         return len(self.buffer) > self.pos
 
-    def _fill(self, deadline: float) -> bool:
-        """Receive more bytes; ``False`` at end of file."""
+    def _fill(self, deadline: float, watch: ProgressWatch | None = None) -> bool:
+        """Receive more bytes (counted by ``watch``); ``False`` at end of file."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the server did not finish its response in time")
@@ -131,6 +132,8 @@ class LineReader:
         data = self.sock.recv(_RECV_SIZE)
         if not data:
             return False
+        if watch is not None:
+            watch.add(len(data))
         if self.pos:
             del self.buffer[: self.pos]
             self.pos = 0
@@ -160,16 +163,19 @@ class LineReader:
         Data goes to ``write`` in chunks (whole lines, dot-stuffing removed, line endings as
         received). Raises :class:`ReplyTooLarge` past ``max_line`` bytes in one line or
         ``max_total`` in all, :class:`TruncatedReply` at EOF before the ``.`` line, and
-        :class:`TimeoutError` past ``deadline``.
+        :class:`TimeoutError` past ``deadline`` or when the data stops making progress
+        (fewer than :data:`~.deadlineio.MIN_PROGRESS_BYTES` per timeout: a server dribbling
+        a message is cut off long before the size-scaled deadline).
         """
         total = 0
+        watch = None if self.recv_timeout is None else ProgressWatch(self.recv_timeout)
         while True:
             buf, pos = self.buffer, self.pos
             last_nl = buf.rfind(b"\n", pos)
             if last_nl == -1:
                 if len(buf) - pos > max_line:
                     raise ReplyTooLarge(f"line longer than {max_line} bytes")
-                if not self._fill(deadline):
+                if not self._fill(deadline, watch):
                     raise TruncatedReply(
                         "the connection closed before the end of the response "
                         "(no terminating '.' line)"
@@ -476,6 +482,8 @@ class POP3Connection(poplib.POP3):
         context = context or self.context
         if context is None:
             raise ValueError("STLS needs a TLS context")
+        if self.reader.pending():
+            raise InjectionError("the server sent unsolicited data before STLS")
         resp = self._shortcmd("STLS")
         if self.reader.pending():
             raise InjectionError(

@@ -225,10 +225,12 @@ class SMTPConnection(smtplib.SMTP):
             raise ValueError("STARTTLS needs a TLS context")
         if not self.has_extn("starttls"):
             raise StartTLSRefused(-1, b"STARTTLS is not offered in the EHLO reply")
+        assert self._reader is not None
+        if self._reader.pending():
+            raise InjectionError("the server sent unsolicited data before STARTTLS")
         code, reply = self.docmd("STARTTLS")
         if code != 220:
             raise StartTLSRefused(code, reply)
-        assert self._reader is not None
         assert self.sock is not None
         if self._reader.pending():
             raise InjectionError(
