@@ -49,6 +49,13 @@ def main_options(
         Path | None,
         typer.Option("--cacert", help="PEM file of CA certificates to trust (not the system's)."),
     ] = None,
+    pin_sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--pin-sha256",
+            help="Accept only the certificate with this SHA-256 fingerprint (replaces CA checks).",
+        ),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option("--insecure", help="Do not verify TLS certificates (lab use only; warns)."),
@@ -92,6 +99,7 @@ def main_options(
     ctx.obj = CLIState(
         timeout=timeout,
         cacert=cacert,
+        pin_sha256=pin_sha256,
         insecure=insecure,
         tls=tls.value if tls is not None else None,
         user=user,

@@ -40,6 +40,7 @@ class CLIState:
 
     timeout: float = 30.0
     cacert: Path | None = None
+    pin_sha256: str | None = None
     insecure: bool = False
     tls: str | None = None
     user: str | None = None
@@ -65,6 +66,8 @@ class CLIState:
         opts: dict[str, Any] = {"timeout": self.timeout}
         if self.cacert is not None:
             opts["ca_file"] = str(self.cacert)
+        if self.pin_sha256 is not None:
+            opts["pin_sha256"] = self.pin_sha256
         if self.insecure:
             if not self._warned:
                 typer.secho(

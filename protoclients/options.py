@@ -10,7 +10,7 @@ from typing import Any
 from .errors import InvalidInput
 from .registry import TLS_MODES, TLSMode
 
-__all__ = ["DEFAULT_TIMEOUT", "ClientOptions"]
+__all__ = ["DEFAULT_TIMEOUT", "ClientOptions", "normalise_pin"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
@@ -36,6 +36,10 @@ class ClientOptions:
         retries: how many times an idempotent operation is retried after a transient failure.
         max_memory: the largest body ``fetch`` returns in memory (``dest=None``).
         trace: a callable that receives protocol trace lines, with secrets redacted.
+        pin_sha256: the SHA-256 fingerprint of the server's certificate (64 hex digits,
+            colons allowed, as ``openssl x509 -fingerprint -sha256`` prints it). The
+            certificate must match it exactly; it *replaces* CA and host-name verification
+            (like msmtp's ``tls_fingerprint``), for self-signed lab servers.
     """
 
     timeout: float = DEFAULT_TIMEOUT
@@ -50,6 +54,7 @@ class ClientOptions:
     retries: int = 2
     max_memory: int = DEFAULT_MAX_MEMORY
     trace: Callable[[str], None] | None = None
+    pin_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
@@ -62,6 +67,8 @@ class ClientOptions:
             raise InvalidInput("retries must be 0 or more")
         if self.max_memory <= 0:
             raise InvalidInput("max_memory must be positive")
+        if self.pin_sha256 is not None:
+            object.__setattr__(self, "pin_sha256", normalise_pin(self.pin_sha256))
 
     @classmethod
     def field_names(cls) -> frozenset[str]:
@@ -75,3 +82,13 @@ class ClientOptions:
         opts = {k: v for k, v in kwargs.items() if k in names}
         rest = {k: v for k, v in kwargs.items() if k not in names}
         return opts, rest
+
+
+def normalise_pin(pin: str) -> str:
+    """``"AB:CD:..."`` or ``"abcd..."`` -> 64 lower-case hex digits; anything else is refused."""
+    text = pin.strip().replace(":", "").lower()
+    if text.startswith("sha256/") or text.startswith("sha256:"):
+        text = text[7:]
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput("pin_sha256 must be a SHA-256 fingerprint: 64 hexadecimal digits")
+    return text

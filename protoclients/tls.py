@@ -7,6 +7,8 @@ passed (gh-91826). Every protoclients client passes one built here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import re
 import ssl
@@ -16,6 +18,7 @@ from .errors import CertificateError, ProtoClientError, TLSError
 from .options import ClientOptions
 
 __all__ = [
+    "check_pin",
     "check_tls_socket",
     "create_context",
     "plaintext_phase_guard",
@@ -29,14 +32,22 @@ log = logging.getLogger("protoclients.tls")
 def create_context(options: ClientOptions) -> ssl.SSLContext:
     """A client context: system CAs (or ``options.ca_file``), hostname check, TLS >= 1.2.
 
-    With ``options.insecure`` the certificate is not checked, and a warning is logged.
+    With ``options.pin_sha256`` the certificate must have that SHA-256 fingerprint instead
+    (checked in every handshake). With ``options.insecure`` the certificate is not checked,
+    and a warning is logged.
     """
     try:
         context = ssl.create_default_context(cafile=options.ca_file)
     except (FileNotFoundError, ssl.SSLError) as exc:
         raise TLSError(f"cannot load CA file {options.ca_file!r}: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if options.insecure:
+    if options.pin_sha256 is not None:
+        # The fingerprint replaces CA and host-name checks: every socket this context
+        # wraps (control, data, after STARTTLS) checks it right after its handshake.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.sslsocket_class = _pinned_socket_class(options.pin_sha256)
+    elif options.insecure:
         log.warning("TLS certificate verification is DISABLED (insecure=True)")
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -50,8 +61,45 @@ def check_tls_socket(sock: object, options: ClientOptions) -> None:
     version = sock.version()
     if version not in {"TLSv1.2", "TLSv1.3"}:
         raise TLSError(f"negotiated {version}, which is too old")
-    if not options.insecure and not sock.getpeercert():
+    if options.pin_sha256 is not None:
+        check_pin(sock.getpeercert(binary_form=True), options.pin_sha256)
+    elif not options.insecure and not sock.getpeercert():
         raise CertificateError("server certificate was not verified")
+
+
+def check_pin(der: bytes | None, pin: str) -> None:
+    """Raise :class:`CertificateError` unless ``der`` has the SHA-256 fingerprint ``pin``."""
+    got = hashlib.sha256(der or b"").hexdigest()
+    if not der or not hmac.compare_digest(got, pin):
+        raise CertificateError(
+            "server certificate does not match the pinned SHA-256 fingerprint "
+            f"(it has {_colons(got) if der else 'no certificate'})"
+        )
+
+
+def _colons(hexdigest: str) -> str:
+    return ":".join(hexdigest[i : i + 2] for i in range(0, len(hexdigest), 2)).upper()
+
+
+def _pinned_socket_class(pin: str) -> type[ssl.SSLSocket]:
+    """An ``SSLSocket`` class that checks ``pin`` after each handshake."""
+
+    class PinnedSSLSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            super().do_handshake(block)
+            der = self.getpeercert(binary_form=True)
+            if not der or not hmac.compare_digest(hashlib.sha256(der).hexdigest(), pin):
+                got = _colons(hashlib.sha256(der).hexdigest()) if der else "no certificate"
+                error = ssl.SSLCertVerificationError(
+                    1, "certificate does not match the pinned SHA-256 fingerprint"
+                )
+                error.verify_message = (
+                    f"certificate does not match the pinned SHA-256 fingerprint (it has {got})"
+                )
+                error.verify_code = 0
+                raise error
+
+    return PinnedSSLSocket
 
 
 def tls_error(exc: ssl.SSLError | ssl.CertificateError, **context: object) -> TLSError:

@@ -27,6 +27,7 @@ import urllib3.exceptions as u3ex
 
 from ..errors import (
     AuthenticationError,
+    CertificateError,
     ConnectionFailed,
     CredentialsNotFound,
     IncompleteTransferError,
@@ -85,6 +86,10 @@ def translate(exc: BaseException, url: URL, *, protocol: str, wait: float) -> Pr
         inner = find_in_chain(exc, (ssl.SSLError, ssl.CertificateError))
         if isinstance(inner, ssl.SSLError | ssl.CertificateError):
             return tls_error(inner, **ctx)
+        if "Fingerprints did not match" in str(exc):  # urllib3's assert_fingerprint
+            return CertificateError(
+                "server certificate does not match the pinned SHA-256 fingerprint", **ctx
+            )
         return TLSError("TLS handshake failed", **ctx)
     if isinstance(exc, rex.ConnectTimeout):
         return OperationTimeoutError(

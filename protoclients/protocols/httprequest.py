@@ -83,7 +83,7 @@ class HTTPRequester(Client):
             raise TLSError(f"cannot load CA file {self.options.ca_file!r}: no such file")
         if self.options.insecure and self.url.scheme == "https":
             self.log.warning("TLS certificate verification is DISABLED (insecure=True)")
-        self._session = build_session(self.options.retries)
+        self._session = build_session(self.options.retries, self.options.pin_sha256)
 
     def _close(self) -> None:
         if self._session is not None:

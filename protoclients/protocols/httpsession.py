@@ -47,20 +47,26 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 class _BlockSizeAdapter(HTTPAdapter):
     """An adapter whose connections send and receive in large blocks."""
 
-    def __init__(self, *, blocksize: int, max_retries: Retry) -> None:
+    def __init__(self, *, blocksize: int, max_retries: Retry, pin: str | None = None) -> None:
         self._blocksize = blocksize  # set first: HTTPAdapter.__init__ builds the pool
+        self._pin = pin
         super().__init__(max_retries=max_retries)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         pool_kwargs.setdefault("blocksize", self._blocksize)
+        if self._pin is not None:
+            # urllib3 checks it after every handshake (it then counts as verified).
+            pool_kwargs["assert_fingerprint"] = self._pin
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         # Responses whose headers have a deadline and body a progress rule (HOS-08).
         self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs.setdefault("blocksize", self._blocksize)
+        if self._pin is not None:
+            proxy_kwargs["assert_fingerprint"] = self._pin
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(POOL_CLASSES)
         return manager
@@ -74,7 +80,7 @@ class _CappedRetry(Retry):
         return None if value is None else min(value, RETRY_AFTER_CAP)
 
 
-def build_session(retries: int) -> requests.Session:
+def build_session(retries: int, pin_sha256: str | None = None) -> requests.Session:
     """A session with the protoclients adapter mounted for ``http://`` and ``https://``."""
     from .. import __version__
 
@@ -100,15 +106,18 @@ def build_session(retries: int) -> requests.Session:
         raise_on_status=False,
         raise_on_redirect=False,
     )
-    adapter = _BlockSizeAdapter(blocksize=SOCKET_BLOCKSIZE, max_retries=retry)
+    adapter = _BlockSizeAdapter(blocksize=SOCKET_BLOCKSIZE, max_retries=retry, pin=pin_sha256)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
 def verify_setting(options: ClientOptions) -> bool | str:
-    """The ``verify=`` argument of a request: off, a CA file, or the default trust store."""
-    if options.insecure:
+    """The ``verify=`` argument of a request: off, a CA file, or the default trust store.
+
+    With a pinned fingerprint the CA check is off and the adapter checks the pin instead.
+    """
+    if options.insecure or options.pin_sha256 is not None:
         return False
     return options.ca_file or True
 
