@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..client import Destination, Source
 from ..entries import Entry
@@ -59,6 +59,9 @@ from .httprequest import HTTPRequester
 from .httpsession import RETRY_AFTER_CAP, SOCKET_BLOCKSIZE
 from .httpupload import UploadBody, open_source
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = [
     "CHUNK_SIZE",
     "MAX_REDIRECTS",
@@ -69,6 +72,8 @@ __all__ = [
     "is_secret_header",
     "validate_headers",
 ]
+
+_SUCCESS = range(200, 300)
 
 
 class HTTPClient(HTTPRequester):
@@ -165,24 +170,15 @@ class HTTPClient(HTTPRequester):
         with open_source(source, progress) as (body, size, guessed_type):
             if not any(k.lower() == "content-type" for k in hdrs):
                 hdrs["Content-Type"] = guessed_type or "application/octet-stream"
-            with self._boundary(target):
-                resp, final = self._request(
-                    verb,
-                    target,
-                    headers=hdrs,
-                    body=body,
-                    timeout=wait,
-                    allow_downgrade=allow_downgrade,
-                    secret_names=tuple(secret_headers),
-                )
-                with contextlib.closing(resp):
-                    self._check_status(resp, final, ok=range(200, 300))
-                    details = {
-                        "status": resp.status_code,
-                        "location": header(resp, "Location"),
-                        "etag": header(resp, "ETag"),
-                        "final_url": str(final),
-                    }
+            with self._exchange(
+                verb, target, hdrs, wait, allow_downgrade, secret_headers, body=body
+            ) as (resp, final):
+                details = {
+                    "status": resp.status_code,
+                    "location": header(resp, "Location"),
+                    "etag": header(resp, "ETag"),
+                    "final_url": str(final),
+                }
             sent = body.sent if isinstance(body, UploadBody) else len(body)
         return TransferResult(
             url=str(target),
@@ -208,17 +204,8 @@ class HTTPClient(HTTPRequester):
         target = self.resolve(url)
         hdrs = validate_headers(headers, reserved=RESERVED_HEADERS)
         wait = self.timeout_for(timeout)
-        with self._boundary(target):
-            resp, final = self._request(
-                "DELETE",
-                target,
-                headers=hdrs,
-                timeout=wait,
-                allow_downgrade=allow_downgrade,
-                secret_names=tuple(secret_headers),
-            )
-            with contextlib.closing(resp):
-                self._check_status(resp, final, ok=range(200, 300))
+        with self._exchange("DELETE", target, hdrs, wait, allow_downgrade, secret_headers):
+            pass  # the status is all there is to check
 
     def head(
         self,
@@ -238,25 +225,18 @@ class HTTPClient(HTTPRequester):
         target = self.resolve(url)
         hdrs = validate_headers(headers, reserved=RESERVED_HEADERS)
         wait = self.timeout_for(timeout)
-        with self._boundary(target):
-            resp, final = self._request(
-                "HEAD",
-                target,
-                headers=hdrs,
-                timeout=wait,
-                allow_downgrade=allow_downgrade,
-                secret_names=tuple(secret_headers),
-            )
-            with contextlib.closing(resp):
-                self._check_status(resp, final, ok=range(200, 300))
-                raw = getattr(resp.raw, "headers", None)
-                pairs = list(raw.items() if raw is not None else resp.headers.items())
-                return {
-                    "status": resp.status_code,
-                    "reason": resp.reason or "",
-                    "headers": [(str(k), str(v)) for k, v in pairs],
-                    "final_url": str(final),
-                }
+        with self._exchange("HEAD", target, hdrs, wait, allow_downgrade, secret_headers) as (
+            resp,
+            final,
+        ):
+            raw = getattr(resp.raw, "headers", None)
+            pairs = list(raw.items() if raw is not None else resp.headers.items())
+            return {
+                "status": resp.status_code,
+                "reason": resp.reason or "",
+                "headers": [(str(k), str(v)) for k, v in pairs],
+                "final_url": str(final),
+            }
 
     def ls(
         self,
@@ -285,39 +265,64 @@ class HTTPClient(HTTPRequester):
         hdrs = validate_headers(headers, reserved=RESERVED_HEADERS)
         hdrs.setdefault("Accept", "text/html, application/xhtml+xml;q=0.9, */*;q=0.1")
         wait = self.timeout_for(timeout)
+        with self._exchange(
+            "GET", target, hdrs, wait, allow_downgrade, secret_headers, ok=(200,)
+        ) as (resp, final):
+            content_type = header(resp, "Content-Type") or ""
+            mime = content_type.split(";")[0].strip().lower()
+            if mime and "html" not in mime:
+                raise ProtocolError(
+                    f"not a directory index (Content-Type: {clean_server_text(mime, 60)})",
+                    protocol=self.protocol,
+                    url=final,
+                )
+            body = read_bounded(resp, final, self.options.max_memory)
+        try:
+            page = body.decode(charset(content_type), errors="replace")
+        except LookupError:
+            page = body.decode("utf-8", errors="replace")
+        base = final.replace(query="", fragment="")
+        try:
+            return parse_index(
+                page,
+                base.display(),
+                max_entries=MAX_ENTRIES if max_entries is None else max_entries,
+            )
+        except ResponseTooLarge as exc:
+            raise ResponseTooLarge(exc.message, protocol=self.protocol, url=final) from None
+
+    # -- one request ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _exchange(
+        self,
+        method: str,
+        target: URL,
+        hdrs: dict[str, str],
+        wait: float,
+        allow_downgrade: bool,
+        secret_headers: Iterable[str],
+        *,
+        ok: Iterable[int] = _SUCCESS,
+        body: UploadBody | bytes | None = None,
+    ) -> Iterator[tuple[requests.Response, URL]]:
+        """Send ``method target`` inside the error boundary; yield ``(response, final URL)``.
+
+        The status is checked against ``ok`` first; the response is closed afterwards.
+        """
         with self._boundary(target):
             resp, final = self._request(
-                "GET",
+                method,
                 target,
                 headers=hdrs,
+                body=body,
                 timeout=wait,
                 allow_downgrade=allow_downgrade,
                 secret_names=tuple(secret_headers),
             )
             with contextlib.closing(resp):
-                self._check_status(resp, final, ok=(200,))
-                content_type = header(resp, "Content-Type") or ""
-                mime = content_type.split(";")[0].strip().lower()
-                if mime and "html" not in mime:
-                    raise ProtocolError(
-                        f"not a directory index (Content-Type: {clean_server_text(mime, 60)})",
-                        protocol=self.protocol,
-                        url=final,
-                    )
-                body = read_bounded(resp, final, self.options.max_memory)
-            try:
-                page = body.decode(charset(content_type), errors="replace")
-            except LookupError:
-                page = body.decode("utf-8", errors="replace")
-            base = final.replace(query="", fragment="")
-            try:
-                return parse_index(
-                    page,
-                    base.display(),
-                    max_entries=MAX_ENTRIES if max_entries is None else max_entries,
-                )
-            except ResponseTooLarge as exc:
-                raise ResponseTooLarge(exc.message, protocol=self.protocol, url=final) from None
+                self._check_status(resp, final, ok=ok)
+                yield resp, final
 
     # -- the download --------------------------------------------------------------------
 
