@@ -53,7 +53,8 @@ def fetch(
             "--output",
             "-o",
             metavar="FILE|DIR|-",
-            help="File, existing directory (keeps the remote name), or '-' for stdout. "
+            help="File, directory (keeps the remote name; 'DIR/' is created if missing), "
+            "or '-' for stdout. "
             "Default: the remote name in the current directory.",
         ),
     ] = None,

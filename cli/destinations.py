@@ -144,6 +144,12 @@ def choose_destination(
     if output == "-":
         return Destination("stdout")
     name = remote_name(url, headers_only=headers_only)
+    if output is not None and output.endswith(("/", os.sep)) and not Path(output).is_dir():
+        # "-o newdir/" says "a directory": create it (like curl --create-dirs).
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"-o {output}: cannot create it: {exc.strerror}") from None
     if name is None:
         if output is None:
             raise InvalidInput(
@@ -159,8 +165,6 @@ def choose_destination(
         path = Path.cwd() / safe_local_name(name)
     elif Path(output).is_dir():
         path = Path(output) / safe_local_name(name)
-    elif output.endswith(("/", os.sep)):
-        raise InvalidInput(f"-o {output}: directory does not exist")
     else:
         path = Path(output)
     if not path.parent.is_dir():

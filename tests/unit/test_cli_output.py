@@ -105,8 +105,9 @@ def test_choose_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")  # a dangling link counts as existing
     with pytest.raises(DestinationExists):
         choose_destination(url, str(tmp_path / "link"), force=False)
-    with pytest.raises(InvalidInput, match="does not exist"):
-        choose_destination(url, str(tmp_path / "nodir") + "/", force=False)
+    made = choose_destination(url, str(tmp_path / "newdir" / "sub") + "/", force=False)
+    assert made.path == tmp_path / "newdir" / "sub" / "file.txt"  # "DIR/" is created
+    assert (tmp_path / "newdir" / "sub").is_dir()
     with pytest.raises(InvalidInput, match="does not exist"):
         choose_destination(url, str(tmp_path / "nodir" / "f"), force=False)
     monkeypatch.chdir(tmp_path)
@@ -119,6 +120,8 @@ def test_choose_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(InvalidInput, match="existing directory"):
         choose_destination(box, str(tmp_path / "file.txt"), force=False)
     assert choose_destination(box, str(tmp_path), force=False).kind == "bulk"
+    assert choose_destination(box, str(tmp_path / "mails") + "/", force=False).kind == "bulk"
+    assert (tmp_path / "mails").is_dir()
 
 
 def test_printable_and_human_size() -> None:
