@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MailInput", "OutgoingMail", "build_mail", "parse_header", "unstuff"]
+__all__ = ["MailInput", "OutgoingMail", "build_mail", "parse_header"]
 
 #: ``--body-file -`` / ``--html -``: read standard input.
 STDIN = "-"
@@ -114,17 +114,6 @@ def _check_attachments(paths: Sequence[Path]) -> None:
             raise _invalid(f"attachment {str(path)!r} {what}")
 
 
-def unstuff(payload: bytes) -> bytes:
-    """The message bytes of an SMTP ``DATA`` payload: without the final ``.CRLF`` and
-    without the dots doubled at the start of lines."""
-    if not payload.endswith(b".\r\n"):
-        raise ValueError("not an SMTP DATA payload")
-    data = payload[:-3]
-    if data.startswith(b".."):
-        data = data[1:]
-    return data.replace(b"\r\n..", b"\r\n.")
-
-
 def _roles(msg: object) -> dict[str, str]:
     """Envelope address -> the header that named it (``to``, ``cc`` or ``bcc``)."""
     from protoclients.protocols.smtpaddr import check_address
@@ -148,6 +137,7 @@ def build_mail(given: MailInput) -> OutgoingMail:
     with CR/LF/NUL, an unreadable body or attachment file, no recipient or no body.
     """
     from protoclients.composer import compose
+    from protoclients.protocols.smtpdata import unstuff
     from protoclients.protocols.smtpmessage import prepare_message
 
     if not (given.to or given.cc or given.bcc):

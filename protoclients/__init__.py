@@ -49,6 +49,7 @@ from .urls import URL, Secret, parse_url
 
 if TYPE_CHECKING:
     from .composer import compose
+    from .outbox import Outbox
     from .prober import probe
     from .probereport import ProbeReport
 
@@ -71,6 +72,7 @@ __all__ = [
     "KeyringUnavailable",
     "NotFoundError",
     "OperationTimeoutError",
+    "Outbox",
     "PermissionDeniedError",
     "ProbeReport",
     "ProtoClientError",
@@ -107,6 +109,11 @@ def __getattr__(name: str) -> Any:
         from .prober import probe
 
         return probe
+    # ``Outbox``: the SMTP outbox (protoclients.outbox), loaded on first use.
+    if name == "Outbox":
+        from .outbox import Outbox
+
+        return Outbox
     if name == "ProbeReport":
         from .probereport import ProbeReport
 

@@ -36,6 +36,7 @@ __all__ = [
     "find_head_end",
     "raw_fields",
     "strip_bcc",
+    "unstuff",
 ]
 
 #: Longest line allowed in a message, without its CRLF (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6).
@@ -245,3 +246,14 @@ def envelope_fields(head: bytes) -> dict[str, list[str]]:
         text = raw.decode("utf-8", "surrogateescape").replace("\r", "").replace("\n", "")
         found.setdefault(match.group(1).lower().decode("ascii"), []).append(text.strip())
     return found
+
+
+def unstuff(payload: bytes) -> bytes:
+    """The message bytes of a ``DATA`` payload built here: without the final ``.CRLF`` and
+    without the dots doubled at the start of lines (what the server stores)."""
+    if not payload.endswith(b".\r\n"):
+        raise ValueError("not an SMTP DATA payload")
+    data = payload[:-3]
+    if data.startswith(b".."):
+        data = data[1:]
+    return data.replace(b"\r\n..", b"\r\n.")

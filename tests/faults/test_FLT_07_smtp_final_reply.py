@@ -10,9 +10,8 @@ Scripted SMTP servers (``fixtures/hostile.py``) answer one transaction each way:
 * a slow final ``250``: the result comes only after it.
 
 In every failing case ``send`` raises (never returns a result) and ``DATA`` is not re-sent
-automatically: the server's transcript holds exactly one ``MAIL FROM``. protoclients has no
-outbox (no queue, no dead-letter folder): retrying is the caller's decision, at-least-once
-when it retries after ``DeliveryStatusUnknown``.
+automatically: the server's transcript holds exactly one ``MAIL FROM``. Queued retries with
+a dead-letter folder are the outbox's job (test_FLT_07_outbox.py).
 """
 
 from __future__ import annotations
