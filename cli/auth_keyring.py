@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -147,28 +146,18 @@ def _translate(exc: BaseException, what: str) -> Exception:
 def keyring_call(func: Callable[..., T], *args: Any, what: str, timeout: float) -> T:
     """``func(*args)`` in a daemon thread; an error or no answer within ``timeout`` seconds
     becomes a :class:`~protoclients.errors.ProtoClientError` naming ``what`` was tried."""
+    from protoclients.credentials import call_with_timeout
     from protoclients.errors import OperationTimeoutError
 
-    result: list[T] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            result.append(func(*args))
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=work, name="protoclients-keyring", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    try:
+        return call_with_timeout(lambda: func(*args), timeout)
+    except TimeoutError:
         raise OperationTimeoutError(
             f"the keyring did not answer within {timeout:g} s ({what}); is it locked or "
             "waiting for a dialog?"
-        )
-    if errors:
-        raise _translate(errors[0], what) from None
-    return result[0]
+        ) from None
+    except Exception as exc:
+        raise _translate(exc, what) from None
 
 
 # -- the index ---------------------------------------------------------------------------

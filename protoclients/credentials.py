@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import CredentialsNotFound, InvalidInput, KeyringUnavailable
 from .options import ClientOptions
@@ -31,6 +33,7 @@ __all__ = [
     "ENV_PASSWORD",
     "KEYRING_SERVICE",
     "Credentials",
+    "call_with_timeout",
     "keyring_entry_names",
     "keyring_status",
     "netrc_lookup",
@@ -40,6 +43,8 @@ __all__ = [
 KEYRING_SERVICE = "protoclients"
 ENV_PASSWORD = "PROTOCLIENTS_PASSWORD"  # noqa: S105 - a variable name
 KEYRING_TIMEOUT = 10.0
+
+T = TypeVar("T")
 
 _env_lock = threading.Lock()
 _env_secret: Secret | None = None
@@ -101,6 +106,29 @@ def keyring_status() -> tuple[bool, str]:
     return True, name
 
 
+def call_with_timeout(func: Callable[[], T], timeout: float) -> T:
+    """``func()`` in a daemon thread (a keyring may block on a locked collection or a
+    dialog): its result, or its exception re-raised, or :class:`TimeoutError` when it has
+    not finished after ``timeout`` seconds (the thread is then left to finish alone)."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(func())
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="protoclients-keyring", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
 def _keyring_get(url: URL, username: str, diagnostics: list[str]) -> Secret | None:
     usable, description = keyring_status()
     if not usable:
@@ -108,30 +136,22 @@ def _keyring_get(url: URL, username: str, diagnostics: list[str]) -> Secret | No
         return None
     import keyring
 
-    result: list[str | None] = []
-    errors: list[BaseException] = []
+    def lookup() -> str | None:
+        for entry in keyring_entry_names(url, username):
+            value = keyring.get_password(KEYRING_SERVICE, entry)
+            if value is not None:
+                return value
+        return None
 
-    def lookup() -> None:
-        try:
-            for entry in keyring_entry_names(url, username):
-                value = keyring.get_password(KEYRING_SERVICE, entry)
-                if value is not None:
-                    result.append(value)
-                    return
-            result.append(None)
-        except Exception as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=lookup, name="protoclients-keyring", daemon=True)
-    worker.start()
-    worker.join(KEYRING_TIMEOUT)
-    if worker.is_alive():
+    try:
+        found = call_with_timeout(lookup, KEYRING_TIMEOUT)
+    except TimeoutError:
         diagnostics.append(f"keyring did not answer within {KEYRING_TIMEOUT:.0f} s")
         return None
-    if errors:
-        diagnostics.append(f"keyring lookup failed: {type(errors[0]).__name__}")
+    except Exception as exc:
+        diagnostics.append(f"keyring lookup failed: {type(exc).__name__}")
         return None
-    return Secret(result[0]) if result and result[0] is not None else None
+    return Secret(found) if found is not None else None
 
 
 def _netrc_path(options: ClientOptions) -> Path | None:
