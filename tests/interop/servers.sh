@@ -22,56 +22,15 @@ READY_TIMEOUT=${PCINTEROP_READY_TIMEOUT:-20}   # seconds to wait for the ports t
 
 export PATH="$PATH:/usr/sbin:/sbin"
 
-log() { printf 'servers.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-is_root() { [ "$(id -u)" = 0 ]; }
-
-pkg_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
+SCRIPT_NAME=servers.sh
+# shellcheck source=tests/interop/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # ---------------------------------------------------------------------------------------- install
 
 cmd_install() {
-    if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-        log "apt-get is not available here; install nginx (with the WebDAV module), vsftpd and" \
-            "openssl with your package manager to run the interop tier"
-        return 0
-    fi
-    local missing=() pkg
-    for pkg in "${PACKAGES[@]}"; do
-        pkg_installed "$pkg" || missing+=("$pkg")
-    done
-    if [ ${#missing[@]} -eq 0 ]; then
-        log "already installed: ${PACKAGES[*]}"
-        return 0
-    fi
-    if ! is_root; then
-        log "not root; run as root: $0 install   (missing: ${missing[*]})"
-        return 0
-    fi
-    log "installing: ${missing[*]}"
-    # Keep the packages from starting their own services on the default ports.
-    local policy=/usr/sbin/policy-rc.d created_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        created_policy=1
-        # shellcheck disable=SC2064
-        trap "rm -f '$policy'" EXIT
-    fi
-    local apt=(apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold)
-    if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" "${missing[@]}"; then
-        log "install failed; refreshing the package lists and retrying once"
-        DEBIAN_FRONTEND=noninteractive apt-get update -q
-        DEBIAN_FRONTEND=noninteractive "${apt[@]}" "${missing[@]}"
-    fi
-    if [ "$created_policy" = 1 ]; then
-        rm -f "$policy"
-        trap - EXIT
-    fi
-    log "installed: ${missing[*]}"
+    install_packages "install nginx (with the WebDAV module), vsftpd and openssl with your \
+package manager to run the interop tier" "${PACKAGES[@]}"
 }
 
 # ------------------------------------------------------------------------------------------ start
@@ -279,9 +238,6 @@ EOF
     chmod 600 "$dir/$name.conf"
 }
 
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 # Poll until every port accepts a connection; fail fast if a server process died.
 wait_ready() {
@@ -433,11 +389,6 @@ cmd_start() {
 
 # True while PID runs. A server whose parent shell is gone is reaped by PID 1, which may take
 # a while in containers; a zombie counts as exited.
-alive() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    case "$state" in Z*) return 1 ;; esac
-}
 
 stop_pid() {
     local name=$1 pid=$2 children i
