@@ -28,12 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from measure import CHILD_MARK, Sample, measure
 
 REPO = Path(__file__).resolve().parent.parent
 SERVERS_SH = REPO / "tests" / "interop" / "servers.sh"
@@ -44,8 +45,6 @@ RAW_NAMES = {"http": "requests", "ftp": "ftplib"}
 # The issue's targets for protoclients: minimum throughput ratio to curl; peak RSS bound.
 TARGETS = {"http-download": 1.0, "ftp-download": 1.2, "http-upload": 0.9, "ftp-upload": 0.9}
 RSS_LIMIT_MIB = 100
-TIME_BIN = "/usr/bin/time"
-CHILD_MARK = "TRANSFER_SECONDS="
 
 
 # ------------------------------------------------------------------------------- child side
@@ -126,13 +125,6 @@ class Target:
     ftp_root: Path
     http_user: str | None = None
     http_password: str | None = None
-
-
-@dataclass
-class Sample:
-    xfer: float
-    proc: float
-    rss_mib: float
 
 
 @dataclass
@@ -301,48 +293,6 @@ def command_for(
     return cmd, spec, produced
 
 
-def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> Sample:
-    """Run ``cmd`` as its own process; return transfer seconds, process seconds, peak RSS.
-
-    Peak RSS comes from ``/usr/bin/time -v``; without it, from the ``wait4`` rusage of the
-    child (Linux reports the peak of the child and the descendants it waited for).
-    """
-    use_time = os.access(TIME_BIN, os.X_OK)
-    with (
-        tempfile.NamedTemporaryFile("r", suffix=".time", dir="/dev/shm") as stats,
-        tempfile.TemporaryFile(dir="/dev/shm") as out,
-        tempfile.TemporaryFile(dir="/dev/shm") as err,
-    ):
-        full = [TIME_BIN, "-v", "-o", stats.name, *cmd] if use_time else cmd
-        started = time.perf_counter()
-        try:
-            proc = subprocess.Popen(full, stdout=out, stderr=err, env=env)
-        except OSError as exc:
-            raise RuntimeError(f"cannot run {cmd[0]}: {exc}") from exc
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        proc_seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            message = err.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}): {message}")
-        rss_kib = usage.ru_maxrss
-        if use_time:
-            found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats.read())
-            if found:
-                rss_kib = int(found.group(1))
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    found = re.search(re.escape(CHILD_MARK) + r"([\d.]+)", text)
-    xfer = float(found.group(1)) if found else proc_seconds
-    return Sample(xfer=xfer, proc=proc_seconds, rss_mib=rss_kib / 1024)
-
-
 def verify(produced: Path, size: int, digest: str | None) -> None:
     actual = produced.stat().st_size
     if actual != size:
@@ -473,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                     for tool in args.tools[shift:] + args.tools[:shift]:
                         cmd, _spec, produced = command_for(tool, op, target, work, source, netrc)
                         try:
-                            sample = run_measured(cmd, env, timeout)
+                            sample, _ = measure(cmd, env, timeout)
                             verify(produced, args.size, digest)
                         except (RuntimeError, OSError) as exc:
                             results.failures.setdefault((op, tool), str(exc).strip())
