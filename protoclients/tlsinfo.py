@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -125,36 +126,47 @@ def certificate_from_der(der: bytes, *, now: datetime | None = None) -> Certific
         raise CertificateParseError(
             "install the 'cryptography' package to decode unverified certificates"
         ) from None
-    try:
-        cert = x509.load_der_x509_certificate(der)
+    # A hostile certificate can make cryptography warn (e.g. a country name of the wrong
+    # length); the report is what the user sees, not a Python warning on stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
-            ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            alt = ext.value
-            sans = [f"DNS:{n}" for n in alt.get_values_for_type(x509.DNSName)]
-            sans += [f"IP:{ip}" for ip in alt.get_values_for_type(x509.IPAddress)]
-            sans += [f"email:{n}" for n in alt.get_values_for_type(x509.RFC822Name)]
-            sans += [f"URI:{n}" for n in alt.get_values_for_type(x509.UniformResourceIdentifier)]
-        except x509.ExtensionNotFound:
-            sans = []
-        not_before = cert.not_valid_before_utc
-        not_after = cert.not_valid_after_utc
+            return _describe(x509.load_der_x509_certificate(der), der, now)
+        except Exception as exc:  # cryptography raises several unrelated types
+            raise CertificateParseError(
+                f"not a DER X.509 certificate: {type(exc).__name__}"
+            ) from None
 
-        def dn(name: x509.Name) -> str:
-            return _dn((a.rfc4514_attribute_name, str(a.value)) for a in name)
 
-        serial = f"{cert.serial_number:X}"
-        return CertificateInfo(
-            subject=dn(cert.subject),
-            issuer=dn(cert.issuer),
-            subject_alt_names=sans,
-            not_before=not_before,
-            not_after=not_after,
-            serial=serial if len(serial) % 2 == 0 else "0" + serial,
-            sha256=fingerprint(der),
-            **_validity(not_before, not_after, now),
-        )
-    except Exception as exc:  # cryptography raises several unrelated types
-        raise CertificateParseError(f"not a DER X.509 certificate: {type(exc).__name__}") from None
+def _describe(cert: Any, der: bytes, now: datetime | None) -> CertificateInfo:
+    """A :class:`CertificateInfo` from a ``cryptography`` certificate object."""
+    from cryptography import x509
+
+    try:
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [f"DNS:{n}" for n in alt.get_values_for_type(x509.DNSName)]
+        sans += [f"IP:{ip}" for ip in alt.get_values_for_type(x509.IPAddress)]
+        sans += [f"email:{n}" for n in alt.get_values_for_type(x509.RFC822Name)]
+        sans += [f"URI:{n}" for n in alt.get_values_for_type(x509.UniformResourceIdentifier)]
+    except x509.ExtensionNotFound:
+        sans = []
+    not_before = cert.not_valid_before_utc
+    not_after = cert.not_valid_after_utc
+
+    def dn(name: x509.Name) -> str:
+        return _dn((a.rfc4514_attribute_name, str(a.value)) for a in name)
+
+    serial = f"{cert.serial_number:X}"
+    return CertificateInfo(
+        subject=dn(cert.subject),
+        issuer=dn(cert.issuer),
+        subject_alt_names=sans,
+        not_before=not_before,
+        not_after=not_after,
+        serial=serial if len(serial) % 2 == 0 else "0" + serial,
+        sha256=fingerprint(der),
+        **_validity(not_before, not_after, now),
+    )
 
 
 def tls_info(

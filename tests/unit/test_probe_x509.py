@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import ssl
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,17 @@ def test_corrupted_certificates_never_crash(position: int, value: int) -> None:
     corrupted[position] = value
     with contextlib.suppress(CertificateParseError):
         certificate_from_der(bytes(corrupted))
+
+
+def test_a_hostile_certificate_makes_no_python_warning() -> None:
+    """Turning the issuer's O= into C= (13 letters for a 2-letter field) makes cryptography
+    warn; the probe reports the certificate and prints no Python warning."""
+    organisation = bytes.fromhex("060355040a")  # OID 2.5.4.10, first in the issuer
+    at = _DER.index(organisation) + len(organisation) - 1
+    corrupted = bytearray(_DER)
+    corrupted[at] = 0x06  # 2.5.4.6: countryName
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = certificate_from_der(bytes(corrupted))
+    assert [str(w.message) for w in caught] == []
+    assert info.issuer.startswith("C=Probe Test CA")
